@@ -1,0 +1,113 @@
+//! The cluster: one row of settings, plus the controllers shown beside them.
+//! Only the settings change through the API; controller entries are read-only.
+
+use serde_json::{json, Map, Value};
+
+use super::group::PROVISION_METHODS;
+use super::resource::{self, convert_fields, fetch_rows, field, row_json, Field, Kind, Plain, Resource};
+use super::{ApiError, Ctx, Reply};
+use crate::config::Config;
+
+/// Described like the name-keyed resources so that validation and SQL are shared;
+/// it is not routed through the generic verbs.
+static CLUSTER: Resource = Resource {
+    kind: "cluster",
+    table: "cluster",
+    label: "Cluster",
+    rename: &[],
+    fields: FIELDS,
+    extra: &[],
+    member: None,
+    hooks: &Plain,
+};
+
+static FIELDS: &[Field] = &[
+    field("user", Kind::Text),
+    field("domain_search", Kind::Text),
+    field("nameserver_ip", Kind::IpList),
+    field("forwardserver_ip", Kind::IpList),
+    field("ntp_server", Kind::IpList),
+    field("technical_contacts", Kind::Text),
+    field("provision_method", Kind::Choice(PROVISION_METHODS)),
+    field("provision_fallback", Kind::Choice(PROVISION_METHODS)),
+    field("debug", Kind::Bool),
+    field("security", Kind::Bool),
+    field("packing_bootpause", Kind::Bool),
+    field("createnode_ondemand", Kind::Bool),
+    field("createnode_macashost", Kind::Bool),
+    field("nextnode_discover", Kind::Bool),
+    field("bind_legacy", Kind::Bool),
+    field("dnssec_enable", Kind::Bool),
+    field("dnssec_validation", Kind::Bool),
+];
+
+/// The cluster values groups and nodes inherit.
+pub fn inheritable(tx: &rusqlite::Transaction) -> Result<Map<String, Value>, ApiError> {
+    Ok(fetch_rows(tx, &CLUSTER, Some(1))?.first().map(|row| row_json(&CLUSTER, row)).unwrap_or_default())
+}
+
+fn controllers(ctx: &Ctx) -> Result<Vec<(String, Value)>, ApiError> {
+    let mut stmt = ctx.tx.prepare_cached(
+        "SELECT c.name, c.beacon, c.status, c.vendor, c.serverport, a.ipaddress, n.name
+         FROM controller c LEFT JOIN ipaddress a ON a.controllerid = c.id LEFT JOIN network n ON n.id = a.networkid
+         ORDER BY c.beacon DESC, c.name",
+    )?;
+    let cfg: &Config = &ctx.app.config;
+    let config_path = cfg.data_dir.join("luna.ini").to_string_lossy().into_owned();
+    let rows = stmt.query_map([], |r| {
+        let name: String = r.get(0)?;
+        let beacon: bool = r.get::<_, i64>(1)? != 0;
+        let entry = json!({
+            "hostname": name,
+            "status": r.get::<_, Option<String>>(2)?,
+            "vendor": r.get::<_, Option<String>>(3)?,
+            "serverport": r.get::<_, Option<i64>>(4)?,
+            "ipaddress": r.get::<_, Option<String>>(5)?,
+            "network": r.get::<_, Option<String>>(6)?,
+            "luna_config": config_path,
+        });
+        Ok((if beacon { "controller".to_string() } else { name }, entry))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// `GET /config/cluster`
+pub fn show(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let mut obj = inheritable(ctx.tx)?;
+    for (key, entry) in controllers(ctx)? {
+        obj.insert(key, entry);
+    }
+    Reply::ok(json!({ "config": { "cluster": obj } }))
+}
+
+/// `POST /config/cluster`: settings only; controller entries are refused.
+pub fn update(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let obj = ctx
+        .config_section("cluster")?
+        .as_object()
+        .ok_or_else(|| ApiError::bad("'config.cluster' must be an object"))?
+        .clone();
+    let controller_keys: Vec<String> = controllers(ctx)?.into_iter().map(|(k, v)| {
+        let hostname = v.get("hostname").and_then(Value::as_str).unwrap_or_default().to_string();
+        if k == "controller" { hostname } else { k }
+    }).collect();
+    for (key, value) in &obj {
+        if key == "controller" || controller_keys.contains(key) || value.is_object() {
+            return Err(ApiError::bad(format!("controller '{key}' cannot be modified through /config/cluster")));
+        }
+        if key == "name" {
+            continue;
+        }
+        if !FIELDS.iter().any(|f| f.name == key) {
+            return Err(ApiError::bad(format!("unknown field '{key}' for cluster")));
+        }
+    }
+    let cols = convert_fields(ctx.tx, &CLUSTER, &obj)?;
+    let new_name = match obj.get("name") {
+        Some(Value::String(n)) if !n.is_empty() => Some(n.as_str()),
+        Some(v) => return Err(ApiError::bad(format!("invalid cluster name '{v}'"))),
+        None => None,
+    };
+    resource::update(ctx.tx, &CLUSTER, 1, new_name, &cols)?;
+    Reply::updated()
+}

@@ -1,0 +1,236 @@
+//! Groups: the shared resource shape, plus interfaces carried to member nodes
+//! and values inherited from the cluster, OS image and BMC setup.
+
+use rusqlite::types::Value as Sql;
+use rusqlite::OptionalExtension;
+use serde_json::{Map, Value};
+
+use super::interface::{apply_group_entries, group_interfaces_json};
+use super::resource::{fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource};
+use super::{cluster, ApiError, Ctx};
+use crate::inherit::{merge, Fallback, Rule};
+use crate::ipam::Allocator;
+
+pub static GROUP: Resource = Resource {
+    kind: "group",
+    table: "group",
+    label: "Group",
+    rename: &["newgroupname"],
+    fields: FIELDS,
+    extra: &["interfaces", "bmcsetup", "osimagetag"],
+    member: Some("SELECT name FROM node WHERE groupid = ?1 ORDER BY name"),
+    hooks: &GroupHooks,
+};
+
+pub const PROVISION_METHODS: &[&str] = &["torrent", "http"];
+pub const UNMANAGED_BMC_USERS: &[&str] = &["skip", "disable", "delete"];
+
+static FIELDS: &[Field] = &[
+    field("domain", Kind::Text),
+    field("osimage", Kind::Ref { table: "osimage", column: "osimageid" }),
+    field("bmcsetupname", Kind::Ref { table: "bmcsetup", column: "bmcsetupid" }),
+    field("setupbmc", Kind::Bool),
+    field("netboot", Kind::Bool),
+    field("bootmenu", Kind::Bool),
+    field("kerneloptions", Kind::Text),
+    field("ipxe_kernel", Kind::Choice(&["default", "alternative"])),
+    field("roles", Kind::Text),
+    field("scripts", Kind::Text),
+    field("prescript", Kind::Script),
+    field("partscript", Kind::Script),
+    field("postscript", Kind::Script),
+    field("provision_interface", Kind::Text),
+    field("provision_method", Kind::Choice(PROVISION_METHODS)),
+    field("provision_fallback", Kind::Choice(PROVISION_METHODS)),
+    field("unmanaged_bmc_users", Kind::Choice(UNMANAGED_BMC_USERS)),
+    field("comment", Kind::Text),
+];
+
+/// What a group inherits when it sets nothing itself.
+pub static RULES: &[Rule] = &[
+    Rule { field: "setupbmc", from: &[], default: Fallback::Bool(false) },
+    Rule { field: "netboot", from: &[], default: Fallback::Bool(true) },
+    Rule { field: "bootmenu", from: &[], default: Fallback::Bool(false) },
+    Rule { field: "kerneloptions", from: &[("osimage", "kerneloptions")], default: Fallback::Null },
+    Rule { field: "ipxe_kernel", from: &[], default: Fallback::Str("default") },
+    Rule { field: "provision_interface", from: &[], default: Fallback::Str("BOOTIF") },
+    Rule { field: "provision_method", from: &[("cluster", "provision_method")], default: Fallback::Str("torrent") },
+    Rule { field: "provision_fallback", from: &[("cluster", "provision_fallback")], default: Fallback::Str("http") },
+    Rule { field: "unmanaged_bmc_users", from: &[("bmcsetup", "unmanaged_bmc_users")], default: Fallback::Null },
+    Rule { field: "prescript", from: &[], default: Fallback::Str("") },
+    Rule { field: "partscript", from: &[], default: Fallback::Str("") },
+    Rule { field: "postscript", from: &[], default: Fallback::Str("") },
+    Rule { field: "osimagetag", from: &[], default: Fallback::Str("default") },
+];
+
+struct GroupHooks;
+
+fn find_field(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.name == name)
+}
+
+impl Hooks for GroupHooks {
+    fn before_write(&self, ctx: &Ctx, id: Option<i64>, obj: &Map<String, Value>, cols: &mut Columns) -> Result<(), ApiError> {
+        // The spec's group examples say `bmcsetup: true` for `setupbmc`.
+        if let (Some(v), Some(f)) = (obj.get("bmcsetup"), find_field("setupbmc")) {
+            if !obj.contains_key("setupbmc") {
+                cols.push((f, super::resource::to_sql(ctx.tx, f, v)?));
+            }
+        }
+        if id.is_none() {
+            let defaults: [(&str, Sql); 5] = [
+                ("netboot", Sql::Integer(1)),
+                ("bootmenu", Sql::Integer(0)),
+                ("setupbmc", Sql::Integer(0)),
+                ("ipxe_kernel", Sql::Text("default".into())),
+                ("domain", Sql::Text("cluster".into())),
+            ];
+            for (name, v) in defaults {
+                if !cols.iter().any(|(f, _)| f.name == name) {
+                    if let Some(f) = find_field(name) {
+                        cols.push((f, v));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn after_write(&self, ctx: &Ctx, id: i64, obj: &Map<String, Value>, created: bool) -> Result<(), ApiError> {
+        set_osimagetag(ctx, "group", id, obj)?;
+        let mut alloc = Allocator::default();
+        match obj.get("interfaces") {
+            Some(entries) => apply_group_entries(ctx.tx, &mut alloc, id, entries)?,
+            None if created => {
+                // A new group boots from the controller's network unless told otherwise.
+                let net: Option<String> = ctx
+                    .tx
+                    .query_row(
+                        "SELECT n.name FROM controller c JOIN ipaddress a ON a.controllerid = c.id
+                         JOIN network n ON n.id = a.networkid ORDER BY c.beacon DESC LIMIT 1",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(net) = net {
+                    let entries = serde_json::json!([{ "interface": "BOOTIF", "network": net }]);
+                    apply_group_entries(ctx.tx, &mut alloc, id, &entries)?;
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn after_clone(&self, ctx: &Ctx, src: i64, dst: i64, obj: &Map<String, Value>) -> Result<(), ApiError> {
+        ctx.tx.execute(
+            "INSERT INTO groupinterface (groupid, interface, networkid, mtu, vlanid, vlan_parent, bond_mode, bond_slaves, dhcp, options)
+             SELECT ?2, interface, networkid, mtu, vlanid, vlan_parent, bond_mode, bond_slaves, dhcp, options
+             FROM groupinterface WHERE groupid = ?1",
+            [src, dst],
+        )?;
+        self.after_write(ctx, dst, obj, false)
+    }
+
+    fn before_delete(&self, ctx: &Ctx, id: i64, name: &str) -> Result<(), ApiError> {
+        let users: Vec<String> = ctx
+            .tx
+            .prepare_cached("SELECT name FROM node WHERE groupid = ?1 ORDER BY name LIMIT 11")?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if !users.is_empty() {
+            let more = if users.len() > 10 { ", ..." } else { "" };
+            return Err(ApiError::bad(format!(
+                "group '{name}' is in use by {}{more}",
+                users.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    fn render(&self, ctx: &Ctx, res: &Resource, id: Option<i64>) -> Result<Map<String, Value>, ApiError> {
+        let layers = Layers::load(ctx)?;
+        let mut ifaces = group_interfaces_json(ctx.tx, id)?;
+        let mut out = Map::new();
+        for row in fetch_rows(ctx.tx, res, id)? {
+            let mut obj = row_json(res, &row);
+            obj.insert("osimagetag".into(), layers.tag_name(ctx, "group", row.id)?);
+            let osimage = obj.get("osimage").and_then(Value::as_str).and_then(|n| layers.osimage.get(n));
+            let bmcsetup = obj.get("bmcsetupname").and_then(Value::as_str).and_then(|n| layers.bmcsetup.get(n));
+            merge(&mut obj, "group", RULES, &[("cluster", Some(&layers.cluster)), ("osimage", osimage), ("bmcsetup", bmcsetup)]);
+            obj.insert("interfaces".into(), Value::Array(ifaces.remove(&row.id).unwrap_or_default()));
+            out.insert(row.name.clone(), Value::Object(obj));
+        }
+        Ok(out)
+    }
+}
+
+/// The objects groups and nodes inherit from, loaded once per request.
+pub struct Layers {
+    pub cluster: Map<String, Value>,
+    pub osimage: std::collections::HashMap<String, Map<String, Value>>,
+    pub bmcsetup: std::collections::HashMap<String, Map<String, Value>>,
+}
+
+impl Layers {
+    pub fn load(ctx: &Ctx) -> Result<Layers, ApiError> {
+        let cluster = cluster::inheritable(ctx.tx)?;
+        let mut osimage = std::collections::HashMap::new();
+        let mut stmt = ctx.tx.prepare_cached("SELECT name, kerneloptions FROM osimage")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
+            let (name, k) = row?;
+            let mut m = Map::new();
+            m.insert("kerneloptions".into(), k.map(Value::String).unwrap_or(Value::Null));
+            osimage.insert(name, m);
+        }
+        let mut bmcsetup = std::collections::HashMap::new();
+        let mut stmt = ctx.tx.prepare_cached("SELECT name, unmanaged_bmc_users FROM bmcsetup")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
+            let (name, u) = row?;
+            let mut m = Map::new();
+            m.insert("unmanaged_bmc_users".into(), u.map(Value::String).unwrap_or(Value::Null));
+            bmcsetup.insert(name, m);
+        }
+        Ok(Layers { cluster, osimage, bmcsetup })
+    }
+
+    /// The OS image tag name set on a group or node row, or null.
+    pub fn tag_name(&self, ctx: &Ctx, table: &str, id: i64) -> Result<Value, ApiError> {
+        let name: Option<String> = ctx
+            .tx
+            .prepare_cached(&format!(
+                "SELECT t.name FROM \"{table}\" o JOIN osimagetag t ON t.id = o.osimagetagid WHERE o.id = ?1"
+            ))?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(name.map(Value::String).unwrap_or(Value::Null))
+    }
+}
+
+/// Sets `osimagetag` on a group or node: a tag of its (effective) OS image, or
+/// `default`/null for none.
+pub fn set_osimagetag(ctx: &Ctx, table: &str, id: i64, obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let Some(v) = obj.get("osimagetag") else {
+        // A new OS image makes the old image's tag meaningless.
+        if obj.contains_key("osimage") {
+            ctx.tx.execute(&format!("UPDATE \"{table}\" SET osimagetagid = NULL WHERE id = ?1"), [id])?;
+        }
+        return Ok(());
+    };
+    let tag = v.as_str().filter(|s| !s.is_empty() && *s != "default");
+    let tag_id: Option<i64> = match tag {
+        None => None,
+        Some(tag) => {
+            let sql = if table == "node" {
+                "SELECT t.id FROM node n JOIN \"group\" g ON g.id = n.groupid
+                 JOIN osimagetag t ON t.osimageid = COALESCE(n.osimageid, g.osimageid) WHERE n.id = ?1 AND t.name = ?2"
+            } else {
+                "SELECT t.id FROM \"group\" g JOIN osimagetag t ON t.osimageid = g.osimageid WHERE g.id = ?1 AND t.name = ?2"
+            };
+            let found: Option<i64> = ctx.tx.query_row(sql, rusqlite::params![id, tag], |r| r.get(0)).optional()?;
+            Some(found.ok_or_else(|| ApiError::bad(format!("osimagetag '{tag}' is not a tag of this {table}'s osimage")))?)
+        }
+    };
+    ctx.tx.execute(&format!("UPDATE \"{table}\" SET osimagetagid = ?2 WHERE id = ?1"), rusqlite::params![id, tag_id])?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! The REST API: dispatcher, errors, replies and the per-request context.
+//!
+//! `dispatch` is the one place a request becomes a reply: it matches the route
+//! table (`routes.rs`), checks the token, parses the JSON body, opens the
+//! transaction, runs the handler and maps its `Result` to a status and body.
+//! Handlers return values; they never write to the connection.
+
+pub mod auth;
+pub mod cluster;
+pub mod group;
+pub mod interface;
+pub mod network;
+pub mod node;
+pub mod resource;
+pub mod routes;
+pub mod system;
+
+use std::fmt;
+use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
+use crate::server::{Body, Incoming, Method, Outgoing};
+
+/// State shared by all workers; read-only after start-up.
+pub struct App {
+    pub config: Config,
+    pub auth: auth::Keys,
+}
+
+/// One worker thread's state: its own SQLite connection.
+pub struct Worker {
+    pub app: Arc<App>,
+    db: Connection,
+}
+
+impl Worker {
+    pub fn new(app: Arc<App>) -> Result<Worker, String> {
+        let db = crate::db::open(&app.config.database).map_err(|e| e.to_string())?;
+        Ok(Worker { app, db })
+    }
+
+    /// After a panic the connection may still be inside a transaction.
+    pub fn reset(&mut self) {
+        if !self.db.is_autocommit() {
+            let _ = self.db.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Everything a handler may use.
+pub struct Ctx<'a> {
+    pub tx: &'a Transaction<'a>,
+    pub app: &'a App,
+    pub req: &'a Incoming,
+    /// Decoded `{name}` segments of the route, in order.
+    pub params: Vec<String>,
+    /// The parsed JSON body of a POST.
+    pub body: Option<Value>,
+    pub token: Option<auth::Claims>,
+}
+
+impl Ctx<'_> {
+    pub fn param(&self, idx: usize) -> &str {
+        self.params.get(idx).map(String::as_str).unwrap_or("")
+    }
+
+    /// The object at `config.<kind>`, required for every POST.
+    pub fn config_section(&self, kind: &str) -> Result<&Value, ApiError> {
+        let body = self.body.as_ref().ok_or_else(|| ApiError::bad("request body is empty; JSON expected"))?;
+        let config = body
+            .as_object()
+            .and_then(|o| {
+                if o.len() == 1 {
+                    o.get("config")
+                } else {
+                    None
+                }
+            })
+            .and_then(Value::as_object)
+            .ok_or_else(|| ApiError::bad(format!("request body must be {{\"config\": {{\"{kind}\": ...}}}}")))?;
+        if let Some(other) = config.keys().find(|k| *k != kind) {
+            return Err(ApiError::bad(format!("unexpected key 'config.{other}': expected 'config.{kind}'")));
+        }
+        config.get(kind).ok_or_else(|| ApiError::bad(format!("missing 'config.{kind}' in request body")))
+    }
+
+    /// The object at `config.<kind>.<name>`, the envelope of every named POST.
+    pub fn config_object(&self, kind: &str, name: &str) -> Result<&Map<String, Value>, ApiError> {
+        let section = self
+            .config_section(kind)?
+            .as_object()
+            .ok_or_else(|| ApiError::bad(format!("'config.{kind}' must be an object")))?;
+        if let Some(other) = section.keys().find(|k| *k != name) {
+            return Err(ApiError::bad(format!(
+                "'config.{kind}.{other}' does not match the name in the URL '{name}'"
+            )));
+        }
+        section
+            .get(name)
+            .ok_or_else(|| ApiError::bad(format!("missing 'config.{kind}.{name}' in request body")))?
+            .as_object()
+            .ok_or_else(|| ApiError::bad(format!("'config.{kind}.{name}' must be an object")))
+    }
+}
+
+/// Every failure a handler can report. Mapped to a status in `reply_for_error`.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized(String),
+    Forbidden(String),
+    NotFound(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad(msg: impl Into<String>) -> ApiError {
+        ApiError::BadRequest(msg.into())
+    }
+    pub fn not_found(msg: impl Into<String>) -> ApiError {
+        ApiError::NotFound(msg.into())
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> ApiError {
+        if let rusqlite::Error::SqliteFailure(err, _) = &e {
+            if matches!(err.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) {
+                return ApiError::Unavailable("database is busy, try again".into());
+            }
+        }
+        ApiError::Internal(format!("database: {e}"))
+    }
+}
+
+/// What a handler returns on success.
+pub enum Reply {
+    Json(u16, Value),
+    /// 204, no body.
+    Empty,
+    Text(u16, &'static str, String),
+}
+
+impl Reply {
+    pub fn ok(v: Value) -> Result<Reply, ApiError> {
+        Ok(Reply::Json(200, v))
+    }
+    pub fn created(msg: impl Into<String>) -> Result<Reply, ApiError> {
+        Ok(Reply::Json(201, json!({ "message": msg.into() })))
+    }
+    pub fn updated() -> Result<Reply, ApiError> {
+        Ok(Reply::Empty)
+    }
+}
+
+/// A JSON `{"message": ...}` reply with any status; used by the server too.
+pub fn error_reply(status: u16, msg: &str) -> Outgoing {
+    Outgoing {
+        status,
+        content_type: "application/json",
+        body: Body::Bytes(json!({ "message": msg }).to_string().into_bytes()),
+        headers: Vec::new(),
+    }
+}
+
+fn reply_for_error(e: ApiError) -> Outgoing {
+    match e {
+        ApiError::BadRequest(m) => error_reply(400, &m),
+        ApiError::Unauthorized(m) => error_reply(401, &m),
+        ApiError::Forbidden(m) => error_reply(403, &m),
+        ApiError::NotFound(m) => error_reply(404, &m),
+        ApiError::Unavailable(m) => error_reply(503, &m),
+        ApiError::Internal(m) => {
+            log::error!("internal error: {m}");
+            error_reply(500, "internal error; see the daemon log")
+        }
+    }
+}
+
+/// Runs one request to completion. The transaction commits only on success.
+pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
+    let method = if req.method == Method::Head { Method::Get } else { req.method };
+    let Some(segments) = routes::split_path(&req.path) else {
+        return error_reply(400, "malformed percent-encoding in the URL path");
+    };
+    let (route, params) = match routes::find(method, &segments) {
+        routes::Found::Route(r, p) => (r, p),
+        routes::Found::WrongMethod => return error_reply(405, "method not allowed on this path"),
+        routes::Found::None => return error_reply(404, &format!("no such endpoint: {}", req.path)),
+    };
+    let token = match auth::check(&worker.app, req, route.auth) {
+        Ok(t) => t,
+        Err(e) => return reply_for_error(e),
+    };
+    let body = if method == Method::Post {
+        if req.body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            match serde_json::from_slice::<Value>(&req.body) {
+                Ok(v) => Some(v),
+                Err(e) => return error_reply(400, &format!("malformed JSON in request body: {e}")),
+            }
+        }
+    } else {
+        None
+    };
+    let behavior = if route.write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
+    let app = worker.app.clone();
+    let tx = match worker.db.transaction_with_behavior(behavior) {
+        Ok(tx) => tx,
+        Err(e) => return reply_for_error(e.into()),
+    };
+    let mut ctx = Ctx { tx: &tx, app: &app, req, params, body, token };
+    let result = routes::run(route, &mut ctx);
+    drop(ctx);
+    let result = match result {
+        Ok(reply) => tx.commit().map(|_| reply).map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(Reply::Json(status, v)) => Outgoing {
+            status,
+            content_type: "application/json",
+            body: Body::Bytes(serde_json::to_vec(&v).unwrap_or_default()),
+            headers: Vec::new(),
+        },
+        Ok(Reply::Empty) => {
+            Outgoing { status: 204, content_type: "application/json", body: Body::Bytes(Vec::new()), headers: Vec::new() }
+        }
+        Ok(Reply::Text(status, content_type, text)) => {
+            Outgoing { status, content_type, body: Body::Bytes(text.into_bytes()), headers: Vec::new() }
+        }
+        Err(e) => reply_for_error(e),
+    }
+}

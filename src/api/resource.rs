@@ -1,0 +1,474 @@
+//! The shared shape of name-keyed resources: list, show, create/update with
+//! rename, clone, delete and members.
+//!
+//! A resource is a [`Resource`] value: its URL/JSON key, table, fields (each with a
+//! [`Kind`] that says how to validate input and render output), rename keys and
+//! member query. The generic verbs below do the SQL. What truly differs per
+//! resource (cross-field checks, interfaces, inheritance, refusing a delete while
+//! in use) is a [`Hooks`] implementation in that resource's module.
+
+use std::net::IpAddr;
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params_from_iter, OptionalExtension, Transaction};
+use serde_json::{json, Map, Value};
+
+use super::{ApiError, Ctx, Reply};
+
+pub struct Resource {
+    /// URL segment and JSON key: `node`.
+    pub kind: &'static str,
+    pub table: &'static str,
+    /// For messages: `Node`.
+    pub label: &'static str,
+    /// Keys that rename (update) or name the copy (clone); the spec's name first,
+    /// then upstream's.
+    pub rename: &'static [&'static str],
+    pub fields: &'static [Field],
+    /// Other keys a body may carry: handled by hooks, or output-only keys that are
+    /// accepted so that a GET result can be posted back.
+    pub extra: &'static [&'static str],
+    /// Member names: `SELECT name ... WHERE ... = ?1 ORDER BY name`.
+    pub member: Option<&'static str>,
+    pub hooks: &'static dyn Hooks,
+}
+
+pub struct Field {
+    /// JSON key, and the column name unless the kind says otherwise.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Copied by clone (false for values that must stay unique).
+    pub clone: bool,
+}
+
+pub const fn field(name: &'static str, kind: Kind) -> Field {
+    Field { name, kind, clone: true }
+}
+
+pub const fn unique(name: &'static str, kind: Kind) -> Field {
+    Field { name, kind, clone: false }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Text,
+    /// Scripts: stored as sent, always answered base64-encoded.
+    Script,
+    Bool,
+    Int { min: i64, max: i64 },
+    Choice(&'static [&'static str]),
+    /// A reference by name to another table's row, stored as its id in `column`.
+    Ref { table: &'static str, column: &'static str },
+    Ip,
+    /// Comma-separated IP addresses.
+    IpList,
+    Cidr,
+}
+
+impl Field {
+    pub fn column(&self) -> &'static str {
+        match self.kind {
+            Kind::Ref { column, .. } => column,
+            _ => self.name,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    List,
+    Show,
+    Post,
+    Clone,
+    Delete,
+    Member,
+}
+
+/// Column values about to be written, in field order.
+pub type Columns = Vec<(&'static Field, Sql)>;
+
+/// Per-resource behaviour around the generic verbs. Every method has a default.
+pub trait Hooks: Sync {
+    /// Validates the complete object before it is written; may add columns
+    /// (defaults on create). `id` is `None` on create.
+    fn before_write(&self, _ctx: &Ctx, _id: Option<i64>, _obj: &Map<String, Value>, _cols: &mut Columns) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Writes what is not a column (interfaces, addresses).
+    fn after_write(&self, _ctx: &Ctx, _id: i64, _obj: &Map<String, Value>, _created: bool) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Copies what is not a column from `src` to the new row `dst`.
+    fn after_clone(&self, _ctx: &Ctx, _src: i64, _dst: i64, _obj: &Map<String, Value>) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Refuses a delete while the object is in use.
+    fn before_delete(&self, _ctx: &Ctx, _id: i64, _name: &str) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Renders one object (`Some(id)`) or all of them, keyed by name.
+    fn render(&self, ctx: &Ctx, res: &Resource, id: Option<i64>) -> Result<Map<String, Value>, ApiError> {
+        let rows = fetch_rows(ctx.tx, res, id)?;
+        Ok(rows.iter().map(|row| (row.name.clone(), Value::Object(row_json(res, row)))).collect())
+    }
+}
+
+/// The generic hooks, for resources with nothing special.
+pub struct Plain;
+impl Hooks for Plain {}
+
+pub fn run(res: &'static Resource, verb: Verb, ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    match verb {
+        Verb::List => list(res, ctx),
+        Verb::Show => show(res, ctx),
+        Verb::Post => post(res, ctx),
+        Verb::Clone => clone(res, ctx),
+        Verb::Delete => delete(res, ctx),
+        Verb::Member => member(res, ctx),
+    }
+}
+
+fn list(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let objects = res.hooks.render(ctx, res, None)?;
+    Reply::ok(json!({ "config": { res.kind: objects } }))
+}
+
+fn show(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let name = ctx.param(0).to_string();
+    let id = require_id(ctx.tx, res, &name)?;
+    let objects = res.hooks.render(ctx, res, Some(id))?;
+    Reply::ok(json!({ "config": { res.kind: objects } }))
+}
+
+fn post(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let name = ctx.param(0).to_string();
+    let obj = ctx.config_object(res.kind, &name)?.clone();
+    check_keys(res, &obj, &name)?;
+    let mut cols = convert_fields(ctx.tx, res, &obj)?;
+    let rename = rename_target(res, &obj)?;
+    match lookup_id(ctx.tx, res.table, &name)? {
+        None => {
+            if let Some((key, _)) = rename {
+                return Err(ApiError::bad(format!(
+                    "{key} is only allowed when updating or cloning an existing {}",
+                    res.kind
+                )));
+            }
+            validate_name(res, &name)?;
+            res.hooks.before_write(ctx, None, &obj, &mut cols)?;
+            let id = insert(ctx.tx, res, &name, &cols)?;
+            res.hooks.after_write(ctx, id, &obj, true)?;
+            Reply::created(format!("{} {name} created successfully", res.label))
+        }
+        Some(id) => {
+            if let Some((_, new_name)) = &rename {
+                ensure_free_name(ctx.tx, res, new_name)?;
+            }
+            res.hooks.before_write(ctx, Some(id), &obj, &mut cols)?;
+            update(ctx.tx, res, id, rename.as_ref().map(|(_, n)| n.as_str()), &cols)?;
+            res.hooks.after_write(ctx, id, &obj, false)?;
+            Reply::updated()
+        }
+    }
+}
+
+fn clone(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let name = ctx.param(0).to_string();
+    let obj = ctx.config_object(res.kind, &name)?.clone();
+    check_keys(res, &obj, &name)?;
+    let src = require_id(ctx.tx, res, &name)?;
+    let (_, new_name) = rename_target(res, &obj)?.ok_or_else(|| {
+        ApiError::bad(format!("{} is required: the name of the copy", res.rename.first().copied().unwrap_or("new name")))
+    })?;
+    ensure_free_name(ctx.tx, res, &new_name)?;
+    let copied: Vec<&str> = res.fields.iter().filter(|f| f.clone).map(|f| f.column()).collect();
+    let col_list: String = copied.iter().map(|c| format!(", \"{c}\"")).collect();
+    let sql = format!(
+        "INSERT INTO \"{t}\" (name{col_list}) SELECT ?1{col_list} FROM \"{t}\" WHERE id = ?2",
+        t = res.table
+    );
+    ctx.tx.execute(&sql, rusqlite::params![new_name, src])?;
+    let dst = ctx.tx.last_insert_rowid();
+    let mut cols = convert_fields(ctx.tx, res, &obj)?;
+    res.hooks.before_write(ctx, Some(dst), &obj, &mut cols)?;
+    update(ctx.tx, res, dst, None, &cols)?;
+    res.hooks.after_clone(ctx, src, dst, &obj)?;
+    Reply::created(format!("{} {new_name} created successfully", res.label))
+}
+
+fn delete(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let name = ctx.param(0).to_string();
+    let id = require_id(ctx.tx, res, &name)?;
+    res.hooks.before_delete(ctx, id, &name)?;
+    ctx.tx.execute(&format!("DELETE FROM \"{}\" WHERE id = ?1", res.table), [id])?;
+    Reply::updated()
+}
+
+fn member(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let name = ctx.param(0).to_string();
+    let id = require_id(ctx.tx, res, &name)?;
+    let sql = res.member.ok_or_else(|| ApiError::not_found(format!("{} has no members", res.kind)))?;
+    let mut stmt = ctx.tx.prepare_cached(sql)?;
+    let members: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Reply::ok(json!({ "config": { res.kind: { name: { "members": members } } } }))
+}
+
+// ---------------------------------------------------------------------------
+// Building blocks, also used by resource modules.
+
+pub fn lookup_id(tx: &Transaction, table: &str, name: &str) -> Result<Option<i64>, ApiError> {
+    let mut stmt = tx.prepare_cached(&format!("SELECT id FROM \"{table}\" WHERE name = ?1"))?;
+    Ok(stmt.query_row([name], |r| r.get(0)).optional()?)
+}
+
+pub fn require_id(tx: &Transaction, res: &Resource, name: &str) -> Result<i64, ApiError> {
+    lookup_id(tx, res.table, name)?.ok_or_else(|| ApiError::not_found(format!("{} '{name}' not found", res.kind)))
+}
+
+fn ensure_free_name(tx: &Transaction, res: &Resource, name: &str) -> Result<(), ApiError> {
+    validate_name(res, name)?;
+    if lookup_id(tx, res.table, name)?.is_some() {
+        return Err(ApiError::bad(format!("{} '{name}' already exists", res.kind)));
+    }
+    Ok(())
+}
+
+/// Names become hostnames, DNS labels and file names: letters, digits, `-`, `_`
+/// and `.`, starting with a letter or digit, at most 63 characters.
+pub fn validate_name(res: &Resource, name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !ok {
+        return Err(ApiError::bad(format!(
+            "invalid {} name '{name}': use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit",
+            res.kind
+        )));
+    }
+    if name == "default" || name == "inventory" {
+        return Err(ApiError::bad(format!("'{name}' is a reserved name")));
+    }
+    Ok(())
+}
+
+fn check_keys(res: &Resource, obj: &Map<String, Value>, url_name: &str) -> Result<(), ApiError> {
+    for (key, value) in obj {
+        if key == "name" {
+            if value.as_str() != Some(url_name) {
+                return Err(ApiError::bad(format!(
+                    "'name' must match the URL name '{url_name}'; use {} to rename",
+                    res.rename.first().copied().unwrap_or("the rename key")
+                )));
+            }
+            continue;
+        }
+        let known = res.fields.iter().any(|f| f.name == key)
+            || res.rename.contains(&key.as_str())
+            || res.extra.contains(&key.as_str())
+            || (key.starts_with('_') && key.ends_with("_source"))
+            || key == "_override";
+        if !known {
+            return Err(ApiError::bad(format!("unknown field '{key}' for {}", res.kind)));
+        }
+    }
+    Ok(())
+}
+
+fn rename_target(res: &Resource, obj: &Map<String, Value>) -> Result<Option<(&'static str, String)>, ApiError> {
+    for key in res.rename {
+        if let Some(v) = obj.get(*key) {
+            let new_name = v.as_str().ok_or_else(|| ApiError::bad(format!("{key} must be a string")))?;
+            validate_name(res, new_name)?;
+            return Ok(Some((key, new_name.to_string())));
+        }
+    }
+    Ok(None)
+}
+
+/// Converts the body's field values to column values.
+pub fn convert_fields(tx: &Transaction, res: &Resource, obj: &Map<String, Value>) -> Result<Columns, ApiError> {
+    let mut cols = Vec::new();
+    for f in res.fields {
+        if let Some(v) = obj.get(f.name) {
+            cols.push((f, to_sql(tx, f, v)?));
+        }
+    }
+    Ok(cols)
+}
+
+/// One JSON value to a column value; `null` and `""` clear.
+pub fn to_sql(tx: &Transaction, f: &Field, v: &Value) -> Result<Sql, ApiError> {
+    let bad = |what: &str| ApiError::bad(format!("invalid {} '{}': {what}", f.name, display(v)));
+    if v.is_null() || v.as_str() == Some("") {
+        return Ok(Sql::Null);
+    }
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return Err(bad("expected a string, number or boolean")),
+    };
+    Ok(match f.kind {
+        Kind::Text | Kind::Script => {
+            if matches!(v, Value::Bool(_)) {
+                return Err(bad("expected a string"));
+            }
+            Sql::Text(text)
+        }
+        Kind::Bool => Sql::Integer(parse_bool(v).ok_or_else(|| bad("expected true or false"))? as i64),
+        Kind::Int { min, max } => {
+            let n: i64 = text.trim().parse().map_err(|_| bad("expected a whole number"))?;
+            if n < min || n > max {
+                return Err(bad(&format!("must be from {min} to {max}")));
+            }
+            Sql::Integer(n)
+        }
+        Kind::Choice(options) => {
+            if !options.contains(&text.as_str()) {
+                return Err(bad(&format!("expected one of {}", options.join(", "))));
+            }
+            Sql::Text(text)
+        }
+        Kind::Ref { table, .. } => {
+            let id = lookup_id(tx, table, &text)?
+                .ok_or_else(|| ApiError::bad(format!("{} '{text}' does not exist", f.name)))?;
+            Sql::Integer(id)
+        }
+        Kind::Ip => Sql::Text(parse_ip(f.name, &text)?.to_string()),
+        Kind::IpList => {
+            let ips: Vec<String> = text
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| parse_ip(f.name, s).map(|ip| ip.to_string()))
+                .collect::<Result<_, _>>()?;
+            Sql::Text(ips.join(","))
+        }
+        Kind::Cidr => {
+            let net: ipnet::IpNet = text
+                .trim()
+                .parse()
+                .map_err(|_| bad("expected a network in CIDR notation, like 10.141.0.0/16"))?;
+            Sql::Text(net.trunc().to_string())
+        }
+    })
+}
+
+pub fn parse_ip(what: &str, s: &str) -> Result<IpAddr, ApiError> {
+    s.trim().parse().map_err(|_| ApiError::bad(format!("invalid {what} '{s}': not an IP address")))
+}
+
+pub fn parse_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "1" => Some(true),
+            "false" | "no" | "n" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn insert(tx: &Transaction, res: &Resource, name: &str, cols: &Columns) -> Result<i64, ApiError> {
+    let names: String = cols.iter().map(|(f, _)| format!(", \"{}\"", f.column())).collect();
+    let marks: String = (0..cols.len()).map(|i| format!(", ?{}", i + 2)).collect();
+    let sql = format!("INSERT INTO \"{}\" (name{names}) VALUES (?1{marks})", res.table);
+    let values = std::iter::once(Sql::Text(name.to_string())).chain(cols.iter().map(|(_, v)| v.clone()));
+    tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    Ok(tx.last_insert_rowid())
+}
+
+pub fn update(tx: &Transaction, res: &Resource, id: i64, new_name: Option<&str>, cols: &Columns) -> Result<(), ApiError> {
+    let mut sets: Vec<String> = cols.iter().enumerate().map(|(i, (f, _))| format!("\"{}\" = ?{}", f.column(), i + 2)).collect();
+    let mut values: Vec<Sql> = vec![Sql::Integer(id)];
+    values.extend(cols.iter().map(|(_, v)| v.clone()));
+    if let Some(n) = new_name {
+        sets.push(format!("name = ?{}", values.len() + 1));
+        values.push(Sql::Text(n.to_string()));
+    }
+    if sets.is_empty() {
+        return Ok(());
+    }
+    let sql = format!("UPDATE \"{}\" SET {} WHERE id = ?1", res.table, sets.join(", "));
+    tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    Ok(())
+}
+
+/// A row read for rendering: references already resolved to names.
+pub struct Row {
+    pub id: i64,
+    pub name: String,
+    /// One value per `Resource::fields` entry, in order.
+    pub values: Vec<Sql>,
+}
+
+impl Row {
+    pub fn get(&self, res: &Resource, name: &str) -> &Sql {
+        res.fields.iter().position(|f| f.name == name).map(|i| &self.values[i]).unwrap_or(&Sql::Null)
+    }
+}
+
+/// Reads one or all rows in one query, joining referenced names.
+pub fn fetch_rows(tx: &Transaction, res: &Resource, id: Option<i64>) -> Result<Vec<Row>, ApiError> {
+    let mut select = String::from("SELECT t.id, t.name");
+    let mut joins = String::new();
+    for (i, f) in res.fields.iter().enumerate() {
+        match f.kind {
+            Kind::Ref { table, column } => {
+                select.push_str(&format!(", j{i}.name"));
+                joins.push_str(&format!(" LEFT JOIN \"{table}\" j{i} ON j{i}.id = t.\"{column}\""));
+            }
+            _ => select.push_str(&format!(", t.\"{}\"", f.name)),
+        }
+    }
+    let filter = if id.is_some() { " WHERE t.id = ?1" } else { "" };
+    let sql = format!("{select} FROM \"{}\" t{joins}{filter} ORDER BY t.name", res.table);
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let map = |r: &rusqlite::Row| -> rusqlite::Result<Row> {
+        let mut values = Vec::with_capacity(res.fields.len());
+        for i in 0..res.fields.len() {
+            values.push(r.get::<_, Sql>(i + 2)?);
+        }
+        Ok(Row { id: r.get(0)?, name: r.get(1)?, values })
+    };
+    let rows = match id {
+        Some(id) => stmt.query_map([id], map)?.collect::<Result<Vec<_>, _>>()?,
+        None => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+    };
+    Ok(rows)
+}
+
+/// Renders a row's fields as JSON, `name` included.
+pub fn row_json(res: &Resource, row: &Row) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("name".into(), Value::String(row.name.clone()));
+    for (f, v) in res.fields.iter().zip(&row.values) {
+        out.insert(f.name.into(), to_json(f.kind, v));
+    }
+    out
+}
+
+pub fn to_json(kind: Kind, v: &Sql) -> Value {
+    match (kind, v) {
+        (_, Sql::Null) => Value::Null,
+        (Kind::Bool, Sql::Integer(n)) => Value::Bool(*n != 0),
+        (Kind::Script, Sql::Text(s)) => Value::String(crate::util::as_base64(s)),
+        (_, Sql::Integer(n)) => json!(n),
+        (_, Sql::Real(x)) => json!(x),
+        (_, Sql::Text(s)) => Value::String(s.clone()),
+        (_, Sql::Blob(_)) => Value::Null,
+    }
+}

@@ -1,0 +1,209 @@
+//! Every route of the REST API, in one table.
+//!
+//! A pattern is matched segment by segment after percent-decoding; `{}` segments
+//! are captured in order into `Ctx::params`. A trailing `/` is ignored. The first
+//! route that matches wins, so literal segments (`_member`) come before captures.
+//! `write` routes run in a `BEGIN IMMEDIATE` transaction.
+
+use std::sync::OnceLock;
+
+use super::auth::Auth::{self, Open, Token};
+use super::resource::{Resource, Verb};
+use super::{cluster, group, interface, network, node, system, ApiError, Ctx, Reply};
+use crate::server::Method::{self, Get, Post};
+
+pub type HandlerFn = fn(&mut Ctx) -> Result<Reply, ApiError>;
+
+pub enum Handler {
+    Fn(HandlerFn),
+    /// A verb of the shared name-keyed resource shape (`resource.rs`).
+    Res(&'static Resource, Verb),
+}
+
+pub struct Route {
+    pub method: Method,
+    pub pattern: &'static str,
+    pub auth: Auth,
+    pub write: bool,
+    pub handler: Handler,
+}
+
+const fn f(method: Method, pattern: &'static str, auth: Auth, write: bool, h: HandlerFn) -> Route {
+    Route { method, pattern, auth, write, handler: Handler::Fn(h) }
+}
+
+const fn r(method: Method, pattern: &'static str, auth: Auth, res: &'static Resource, verb: Verb) -> Route {
+    let write = matches!(verb, Verb::Post | Verb::Clone | Verb::Delete);
+    Route { method, pattern, auth, write, handler: Handler::Res(res, verb) }
+}
+
+const R: bool = false; // read-only transaction
+const W: bool = true; // write transaction
+
+#[rustfmt::skip]
+pub static ROUTES: &[Route] = &[
+    // API usage, version, liveness
+    f(Post, "/token",                                     Open,  R, super::auth::token),
+    f(Get,  "/version",                                   Open,  R, system::version),
+    f(Get,  "/ping",                                      Open,  R, system::ping),
+
+    // Cluster
+    f(Get,  "/config/cluster",                            Token, R, cluster::show),
+    f(Post, "/config/cluster",                            Token, W, cluster::update),
+
+    // Networks; member, next free IP and IP status are IPAM queries.
+    r(Get,  "/config/network",                            Token, &network::NETWORK, Verb::List),
+    f(Get,  "/config/network/{}/_member",                 Open,  R, network::members),
+    f(Get,  "/config/network/{}/_nextfreeip",             Open,  R, network::next_free_ip),
+    r(Get,  "/config/network/{}/_delete",                 Token, &network::NETWORK, Verb::Delete),
+    r(Get,  "/config/network/{}",                         Token, &network::NETWORK, Verb::Show),
+    f(Get,  "/config/network/{}/{}",                      Token, R, network::ip_status),
+    r(Post, "/config/network/{}",                         Token, &network::NETWORK, Verb::Post),
+
+    // Groups
+    r(Get,  "/config/group",                              Token, &group::GROUP, Verb::List),
+    r(Get,  "/config/group/{}/_member",                   Token, &group::GROUP, Verb::Member),
+    r(Get,  "/config/group/{}/_delete",                   Token, &group::GROUP, Verb::Delete),
+    r(Post, "/config/group/{}/_clone",                    Token, &group::GROUP, Verb::Clone),
+    f(Get,  "/config/group/{}/interfaces",                Token, R, interface::group_list),
+    f(Post, "/config/group/{}/interfaces",                Token, W, interface::group_update),
+    f(Get,  "/config/group/{}/interfaces/{}",             Token, R, interface::group_show),
+    f(Get,  "/config/group/{}/interfaces/{}/_delete",     Token, W, interface::group_delete),
+    r(Get,  "/config/group/{}",                           Token, &group::GROUP, Verb::Show),
+    r(Post, "/config/group/{}",                           Token, &group::GROUP, Verb::Post),
+
+    // Nodes
+    r(Get,  "/config/node",                               Token, &node::NODE, Verb::List),
+    r(Get,  "/config/node/{}/_delete",                    Token, &node::NODE, Verb::Delete),
+    r(Post, "/config/node/{}/_clone",                     Token, &node::NODE, Verb::Clone),
+    f(Get,  "/config/node/{}/interfaces",                 Token, R, interface::node_list),
+    f(Post, "/config/node/{}/interfaces",                 Token, W, interface::node_update),
+    f(Get,  "/config/node/{}/interfaces/{}",              Token, R, interface::node_show),
+    f(Get,  "/config/node/{}/interfaces/{}/_delete",      Token, W, interface::node_delete),
+    r(Get,  "/config/node/{}",                            Token, &node::NODE, Verb::Show),
+    r(Post, "/config/node/{}",                            Token, &node::NODE, Verb::Post),
+];
+
+pub enum Found {
+    Route(&'static Route, Vec<String>),
+    WrongMethod,
+    None,
+}
+
+enum Seg {
+    Lit(&'static str),
+    Capture,
+}
+
+fn compiled() -> &'static [(Vec<Seg>, &'static Route)] {
+    static TABLE: OnceLock<Vec<(Vec<Seg>, &'static Route)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        ROUTES
+            .iter()
+            .map(|route| {
+                let segs = route
+                    .pattern
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| if s == "{}" { Seg::Capture } else { Seg::Lit(s) })
+                    .collect();
+                (segs, route)
+            })
+            .collect()
+    })
+}
+
+/// Splits and percent-decodes a path; `None` when the encoding is malformed.
+pub fn split_path(path: &str) -> Option<Vec<String>> {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    trimmed.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect()
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+pub fn find(method: Method, segments: &[String]) -> Found {
+    let mut path_matched = false;
+    for (pattern, route) in compiled() {
+        if pattern.len() != segments.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        let ok = pattern.iter().zip(segments).all(|(p, s)| match p {
+            Seg::Lit(l) => l == s,
+            Seg::Capture => {
+                params.push(s.clone());
+                true
+            }
+        });
+        if !ok {
+            continue;
+        }
+        if route.method == method {
+            return Found::Route(route, params);
+        }
+        path_matched = true;
+    }
+    if path_matched {
+        Found::WrongMethod
+    } else {
+        Found::None
+    }
+}
+
+pub fn run(route: &Route, ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    match &route.handler {
+        Handler::Fn(h) => h(ctx),
+        Handler::Res(res, verb) => super::resource::run(res, *verb, ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str) -> Vec<String> {
+        split_path(p).unwrap()
+    }
+
+    #[test]
+    fn literal_segments_win_over_captures() {
+        match find(Get, &path("/config/network/cluster/_member")) {
+            Found::Route(r, p) => {
+                assert_eq!(r.pattern, "/config/network/{}/_member");
+                assert_eq!(p, vec!["cluster"]);
+            }
+            _ => panic!("no route"),
+        }
+        match find(Get, &path("/config/network/cluster/10.141.0.1/")) {
+            Found::Route(r, p) => {
+                assert_eq!(r.pattern, "/config/network/{}/{}");
+                assert_eq!(p, vec!["cluster", "10.141.0.1"]);
+            }
+            _ => panic!("no route"),
+        }
+    }
+
+    #[test]
+    fn percent_decoding_and_errors() {
+        assert_eq!(path("/config/group/software%20license"), vec!["config", "group", "software license"]);
+        assert!(split_path("/config/%zz").is_none());
+        assert!(matches!(find(Get, &path("/nope")), Found::None));
+        assert!(matches!(find(Post, &path("/version")), Found::WrongMethod));
+    }
+}

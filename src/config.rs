@@ -1,0 +1,354 @@
+//! Settings: defaults, `luna.ini` parsing and the command line.
+//!
+//! Every key luna2d understands is one row of `KEYS`, with its section, name and
+//! default. A file may set only those keys; anything else stops start-up with a
+//! message naming the key, because a typo in a provisioning controller's config
+//! should never be silently ignored. Section and key names are upstream's.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `(section, key, default)`. An empty default means "unset"; `{data}` is replaced
+/// by the `--data` directory.
+const KEYS: &[(&str, &str, &str)] = &[
+    ("LOGGER", "LEVEL", "info"),
+    ("LOGGER", "LOGFILE", ""),
+    ("API", "USERNAME", "luna"),
+    ("API", "PASSWORD", "luna"),
+    ("API", "EXPIRY", "1h"),
+    ("API", "SECRET_KEY", ""),
+    ("API", "ENDPOINT", "127.0.0.1:7050"),
+    ("API", "PROTOCOL", "http"),
+    ("API", "VERIFY_CERTIFICATE", "no"),
+    ("DATABASE", "DRIVER", "SQLite3"),
+    ("DATABASE", "DATABASE", "{data}/luna.db"),
+    ("FILES", "KEYFILE", "{data}/luna.key"),
+    ("FILES", "IMAGE_FILES", "{data}/files"),
+    ("FILES", "IMAGE_DIRECTORY", "{data}/images"),
+    ("FILES", "TMP_DIRECTORY", "{data}/tmp"),
+    ("FILES", "MAXPACKAGINGTIME", "10m"),
+    ("SECRETS", "ENCRYPT_SECRETS", "yes"),
+    ("WEBSERVER", "PORT", ""),
+    ("WEBSERVER", "PROTOCOL", ""),
+    ("SERVICES", "DHCP", "dhcpd"),
+    ("SERVICES", "DHCP6", "dhcpd6"),
+    ("SERVICES", "DNS", "named"),
+    ("SERVICES", "CONTROL", "systemd"),
+    ("SERVICES", "COOLDOWN", "2s"),
+    ("SERVICES", "COMMAND", "/usr/bin/systemctl"),
+    ("TEMPLATES", "TEMPLATE_FILES", "{data}/templates"),
+    ("TEMPLATES", "TMP_DIRECTORY", "{data}/tmp/templates"),
+    ("BMCCONTROL", "BMC_BATCH_SIZE", "10"),
+    ("BMCCONTROL", "BMC_BATCH_DELAY", "1s"),
+    ("HA", "NO_SHAREDIP", "no"),
+    // luna2d's own: the listener and its limits.
+    ("SERVER", "LISTEN", "127.0.0.1:7050"),
+    ("SERVER", "WORKERS", "8"),
+    ("SERVER", "BODY_BYTES_MAX", "16777216"),
+    ("SERVER", "HEADER_BYTES_MAX", "16384"),
+    ("SERVER", "HEADER_COUNT_MAX", "64"),
+    ("SERVER", "IO_TIMEOUT", "10s"),
+];
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Validated settings. Everything is parsed once at start-up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub workers: usize,
+    pub body_bytes_max: u64,
+    pub header_bytes_max: usize,
+    pub header_count_max: usize,
+    pub io_timeout: Duration,
+    pub log_level: log::LevelFilter,
+    pub log_file: Option<PathBuf>,
+    pub api_username: String,
+    pub api_password: String,
+    pub token_expiry: Duration,
+    pub secret_key: Option<String>,
+    pub database: PathBuf,
+    pub image_files: PathBuf,
+    pub image_directory: PathBuf,
+    pub template_files: PathBuf,
+    pub cooldown: Duration,
+    raw: HashMap<(String, String), String>,
+}
+
+/// The command line, before the config file is read.
+#[derive(Debug, Default)]
+pub struct Args {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub help: bool,
+}
+
+pub const USAGE: &str = "\
+luna2d: the Luna2 cluster-provisioning controller
+
+Usage: luna2d [--config FILE] [--listen ADDR:PORT] [--data DIR]
+
+Options:
+  --config FILE       luna.ini to read (default: none; every setting has a default)
+  --listen ADDR:PORT  address to serve the REST API on, by IP (default 127.0.0.1:7050)
+  --data DIR          where the database and everything else luna2d writes lives
+                      (default ./var)
+  --help              print this help
+";
+
+impl Args {
+    pub fn parse(args: impl Iterator<Item = String>) -> Result<Args, ConfigError> {
+        let mut out = Args::default();
+        let mut args = args.peekable();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let mut value = |name: &str| -> Result<String, ConfigError> {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| ConfigError(format!("{name} needs a value")))
+            };
+            match flag.as_str() {
+                "--config" | "-c" => out.config = Some(PathBuf::from(value("--config")?)),
+                "--listen" | "-l" => out.listen = Some(value("--listen")?),
+                "--data" | "-d" => out.data = Some(PathBuf::from(value("--data")?)),
+                "--help" | "-h" => out.help = true,
+                other => return Err(ConfigError(format!("unknown argument '{other}' (see --help)"))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Config {
+    /// Builds the settings from defaults, the optional file and the command line,
+    /// in that order of precedence (command line wins).
+    pub fn load(args: &Args) -> Result<Config, ConfigError> {
+        let text = match &args.config {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        Config::from_parts(text.as_deref(), args.listen.as_deref(), args.data.as_deref())
+    }
+
+    pub fn from_parts(
+        ini: Option<&str>,
+        listen: Option<&str>,
+        data: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        let data_dir = data.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("./var"));
+        let mut raw: HashMap<(String, String), String> = KEYS
+            .iter()
+            .map(|(s, k, d)| ((s.to_string(), k.to_string()), d.to_string()))
+            .collect();
+        if let Some(text) = ini {
+            for (section, key, value) in parse_ini(text)? {
+                let slot = (section.clone(), key.clone());
+                if !raw.contains_key(&slot) {
+                    return Err(ConfigError(format!("unknown setting [{section}] {key}")));
+                }
+                raw.insert(slot, value);
+            }
+        }
+        if let Some(l) = listen {
+            raw.insert(("SERVER".into(), "LISTEN".into()), l.to_string());
+        }
+        let data_str = data_dir.to_string_lossy().into_owned();
+        for v in raw.values_mut() {
+            if v.contains("{data}") {
+                *v = v.replace("{data}", &data_str);
+            }
+        }
+        let get = |s: &str, k: &str| raw.get(&(s.to_string(), k.to_string())).cloned().unwrap_or_default();
+        let listen: SocketAddr = get("SERVER", "LISTEN").parse().map_err(|_| {
+            ConfigError(format!(
+                "[SERVER] LISTEN '{}' is not an IP:PORT address (names are not resolved)",
+                get("SERVER", "LISTEN")
+            ))
+        })?;
+        let log_level = match get("LOGGER", "LEVEL").to_ascii_lowercase().as_str() {
+            "error" | "critical" => log::LevelFilter::Error,
+            "warning" | "warn" => log::LevelFilter::Warn,
+            "info" => log::LevelFilter::Info,
+            "debug" => log::LevelFilter::Debug,
+            "trace" => log::LevelFilter::Trace,
+            "off" | "none" => log::LevelFilter::Off,
+            other => return Err(ConfigError(format!("[LOGGER] LEVEL '{other}' is not a log level"))),
+        };
+        let opt_path = |v: String| if v.is_empty() { None } else { Some(PathBuf::from(v)) };
+        let mut cfg = Config {
+            listen,
+            workers: parse_int("SERVER", "WORKERS", &get("SERVER", "WORKERS"), 1, 1024)? as usize,
+            body_bytes_max: parse_int("SERVER", "BODY_BYTES_MAX", &get("SERVER", "BODY_BYTES_MAX"), 1024, 1 << 34)?,
+            header_bytes_max: parse_int("SERVER", "HEADER_BYTES_MAX", &get("SERVER", "HEADER_BYTES_MAX"), 1024, 1 << 24)?
+                as usize,
+            header_count_max: parse_int("SERVER", "HEADER_COUNT_MAX", &get("SERVER", "HEADER_COUNT_MAX"), 8, 4096)?
+                as usize,
+            io_timeout: parse_duration("SERVER", "IO_TIMEOUT", &get("SERVER", "IO_TIMEOUT"), 's')?,
+            log_level,
+            log_file: opt_path(get("LOGGER", "LOGFILE")),
+            api_username: get("API", "USERNAME"),
+            api_password: get("API", "PASSWORD"),
+            token_expiry: parse_duration("API", "EXPIRY", &get("API", "EXPIRY"), 'h')?,
+            secret_key: Some(get("API", "SECRET_KEY")).filter(|s| !s.is_empty()),
+            database: PathBuf::from(get("DATABASE", "DATABASE")),
+            image_files: PathBuf::from(get("FILES", "IMAGE_FILES")),
+            image_directory: PathBuf::from(get("FILES", "IMAGE_DIRECTORY")),
+            template_files: PathBuf::from(get("TEMPLATES", "TEMPLATE_FILES")),
+            cooldown: parse_duration("SERVICES", "COOLDOWN", &get("SERVICES", "COOLDOWN"), 's')?,
+            data_dir,
+            raw: HashMap::new(),
+        };
+        if cfg.io_timeout.is_zero() {
+            return Err(ConfigError("[SERVER] IO_TIMEOUT must be more than 0s".into()));
+        }
+        if cfg.token_expiry.is_zero() {
+            return Err(ConfigError("[API] EXPIRY must be more than 0s".into()));
+        }
+        let driver = get("DATABASE", "DRIVER");
+        if !driver.eq_ignore_ascii_case("sqlite3") {
+            return Err(ConfigError(format!("[DATABASE] DRIVER '{driver}' is not supported (SQLite3 only)")));
+        }
+        for (s, k) in [("BMCCONTROL", "BMC_BATCH_SIZE")] {
+            parse_int(s, k, &get(s, k), 1, 10_000)?;
+        }
+        for (s, k) in [("BMCCONTROL", "BMC_BATCH_DELAY"), ("FILES", "MAXPACKAGINGTIME")] {
+            parse_duration(s, k, &get(s, k), 's')?;
+        }
+        for (s, k) in [("API", "VERIFY_CERTIFICATE"), ("SECRETS", "ENCRYPT_SECRETS"), ("HA", "NO_SHAREDIP")] {
+            parse_bool(s, k, &get(s, k))?;
+        }
+        cfg.raw = raw;
+        Ok(cfg)
+    }
+
+    /// A raw setting, for the parts of luna2d that read keys this struct does not
+    /// model yet (templates, services).
+    pub fn get(&self, section: &str, key: &str) -> &str {
+        self.raw.get(&(section.to_string(), key.to_string())).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Parses INI text into `(SECTION, KEY, value)`, upper-casing section and key
+/// names as upstream does. Comments start with `#` or `;`.
+fn parse_ini(text: &str) -> Result<Vec<(String, String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    let mut section: Option<String> = None;
+    for (idx, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest
+                .strip_suffix(']')
+                .ok_or_else(|| ConfigError(format!("line {}: malformed section header '{line}'", idx + 1)))?;
+            section = Some(name.trim().to_ascii_uppercase());
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| ConfigError(format!("line {}: expected KEY = value, got '{line}'", idx + 1)))?;
+        let section = section
+            .clone()
+            .ok_or_else(|| ConfigError(format!("line {}: setting outside any [SECTION]", idx + 1)))?;
+        out.push((section, key.trim().to_ascii_uppercase(), value.trim().to_string()));
+    }
+    Ok(out)
+}
+
+fn parse_int(section: &str, key: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError(format!("[{section}] {key} '{v}' must be a whole number from {min} to {max}"))),
+    }
+}
+
+fn parse_bool(section: &str, key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" | "on" => Ok(true),
+        "no" | "n" | "false" | "0" | "off" | "" => Ok(false),
+        _ => Err(ConfigError(format!("[{section}] {key} '{v}' must be yes or no"))),
+    }
+}
+
+/// `"1h"`, `"30m"`, `"10s"`; a bare number counts in `bare_unit` (upstream reads a
+/// bare EXPIRY as hours).
+pub fn parse_duration(section: &str, key: &str, v: &str, bare_unit: char) -> Result<Duration, ConfigError> {
+    let v = v.trim();
+    let bad = || ConfigError(format!("[{section}] {key} '{v}' is not a duration like 1h, 30m or 10s"));
+    let (digits, unit) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c.to_ascii_lowercase()),
+        Some(_) => (v, bare_unit),
+        None => return Err(bad()),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| bad())?;
+    let secs = match unit {
+        'h' => n.checked_mul(3600),
+        'm' => n.checked_mul(60),
+        's' => Some(n),
+        'd' => n.checked_mul(86400),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::from_parts(None, None, Some(Path::new("/tmp/x"))).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7050");
+        assert_eq!(c.database, PathBuf::from("/tmp/x/luna.db"));
+        assert_eq!(c.token_expiry, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn unknown_and_malformed_settings_are_named() {
+        let e = Config::from_parts(Some("[API]\nUSERNAM = x\n"), None, None).unwrap_err();
+        assert!(e.0.contains("[API] USERNAM"), "{e}");
+        let e = Config::from_parts(Some("[API]\nEXPIRY = soon\n"), None, None).unwrap_err();
+        assert!(e.0.contains("EXPIRY"), "{e}");
+        let e = Config::from_parts(Some("[SERVER]\nLISTEN = localhost:7050\n"), None, None).unwrap_err();
+        assert!(e.0.contains("LISTEN"), "{e}");
+        let e = Config::from_parts(Some("USERNAME = x\n"), None, None).unwrap_err();
+        assert!(e.0.contains("outside"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("A", "B", "30m", 'h').unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("A", "B", "2", 'h').unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("A", "B", "5s", 'h').unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("A", "B", "", 'h').is_err());
+        assert!(parse_duration("A", "B", "5x", 'h').is_err());
+    }
+
+    #[test]
+    fn args() {
+        let a = Args::parse(["--listen", "127.0.0.1:0", "--data=/d"].iter().map(|s| s.to_string())).unwrap();
+        assert_eq!(a.listen.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(a.data, Some(PathBuf::from("/d")));
+        assert!(Args::parse(["--bogus"].iter().map(|s| s.to_string())).is_err());
+    }
+}

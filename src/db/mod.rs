@@ -1,0 +1,41 @@
+//! Storage: opening connections, applying the schema, first-start bootstrap.
+//!
+//! The schema lives in `sql/NNN_*.sql`, embedded at build time and applied in
+//! order; `PRAGMA user_version` records how many have been applied. Every
+//! connection runs in WAL mode with foreign keys on and a busy timeout, so
+//! workers can each own one.
+
+pub mod bootstrap;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// The migrations, in order. Index + 1 is the schema version after applying it.
+const MIGRATIONS: &[&str] = &[include_str!("../../sql/001_schema.sql")];
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let db = Connection::open(path)?;
+    db.busy_timeout(BUSY_TIMEOUT)?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "synchronous", "NORMAL")?;
+    db.pragma_update(None, "foreign_keys", "ON")?;
+    db.set_prepared_statement_cache_capacity(256);
+    Ok(db)
+}
+
+/// Brings the schema up to date; returns the version now in place.
+pub fn migrate(db: &mut Connection) -> rusqlite::Result<usize> {
+    let current: usize = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (idx, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = db.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", idx + 1)?;
+        tx.commit()?;
+        log::info!("database schema migrated to version {}", idx + 1);
+    }
+    Ok(MIGRATIONS.len())
+}

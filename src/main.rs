@@ -1,0 +1,72 @@
+//! luna2d: the Luna2 cluster-provisioning controller.
+//!
+//! `main` parses the command line and settings, prepares the data directory and
+//! database, then hands the listener to `server::serve`. See ARCHITECTURE.md for
+//! the map of the code.
+
+mod alloc;
+mod api;
+mod config;
+mod db;
+mod inherit;
+mod ipam;
+mod server;
+mod util;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: alloc::Guarded = alloc::Guarded;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("luna2d: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = config::Args::parse(std::env::args().skip(1)).map_err(|e| e.to_string())?;
+    if args.help {
+        print!("{}", config::USAGE);
+        return Ok(());
+    }
+    let cfg = config::Config::load(&args).map_err(|e| e.to_string())?;
+    init_logging(&cfg)?;
+    for dir in [&cfg.data_dir, &cfg.image_files, &cfg.image_directory] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut db = db::open(&cfg.database).map_err(|e| format!("cannot open database {}: {e}", cfg.database.display()))?;
+    db::migrate(&mut db).map_err(|e| format!("cannot migrate database: {e}"))?;
+    db::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory).map_err(|e| format!("cannot bootstrap database: {e}"))?;
+    drop(db);
+    let auth = api::auth::Keys::load(cfg.secret_key.as_deref(), &cfg.data_dir, cfg.token_expiry)
+        .map_err(|e| format!("cannot load the token secret: {e}"))?;
+    let socket = server::bind(&cfg).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let bound = socket.local_addr().map_err(|e| e.to_string())?;
+    // Tests and scripts read this line to learn the port when asked for port 0.
+    println!("luna2d listening on http://{bound}");
+    log::info!("luna2d {} listening on http://{bound}", env!("CARGO_PKG_VERSION"));
+    let app = Arc::new(api::App { config: cfg, auth });
+    server::serve(socket, app).map_err(|e| e.to_string())
+}
+
+fn init_logging(cfg: &config::Config) -> Result<(), String> {
+    let log_config = simplelog::ConfigBuilder::new().set_time_format_rfc3339().build();
+    let result = match &cfg.log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+            simplelog::WriteLogger::init(cfg.log_level, log_config, file)
+        }
+        None => simplelog::WriteLogger::init(cfg.log_level, log_config, std::io::stderr()),
+    };
+    result.map_err(|e| e.to_string())
+}
