@@ -11,9 +11,11 @@
 //! 2. Clients that stop mid-body hold workers: the listening socket carries
 //!    `SO_RCVTIMEO`/`SO_SNDTIMEO`, which Linux copies to every accepted socket, so
 //!    every blocked read or write ends after `[SERVER] IO_TIMEOUT`.
-//! 3. When `accept` fails (descriptors exhausted) tiny_http's accept thread exits
-//!    for good: the worker that receives that error builds a new tiny_http server
-//!    on a clone of the same listening socket, retrying until it succeeds.
+//! 3. When descriptors run out, tiny_http's accept thread ends for good: either
+//!    `accept` fails (the error reaches a worker through `recv`) or the
+//!    `try_clone` of the new socket panics inside tiny_http (our panic hook sees
+//!    the panic's location). Either way a worker builds a new tiny_http server on
+//!    a clone of the same listening socket, retrying until it succeeds.
 //! 4. A client that stops reading a download: the send timeout, as in (2).
 //! 5. Header size and count are unlimited in tiny_http: requests over our limits are
 //!    refused with 431 before any work is done. tiny_http has already buffered the
@@ -24,6 +26,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -73,6 +76,22 @@ impl Incoming {
 const RECV_POLL: Duration = Duration::from_millis(250);
 /// Pause between attempts to rebuild the accept loop while descriptors are short.
 const REBUILD_RETRY: Duration = Duration::from_millis(100);
+
+/// Set by the panic hook when tiny_http's accept thread panicked.
+static ACCEPT_THREAD_DIED: AtomicBool = AtomicBool::new(false);
+
+/// tiny_http clones each accepted socket in its accept thread with
+/// `try_clone().unwrap()` (src/util/refined_tcp_stream.rs, the only caller being
+/// the accept loop). A panic there means the accept thread is gone.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.location().is_some_and(|l| l.file().contains("tiny_http") && l.file().ends_with("refined_tcp_stream.rs")) {
+            ACCEPT_THREAD_DIED.store(true, Ordering::SeqCst);
+        }
+        previous(info);
+    }));
+}
 
 struct Listener {
     socket: TcpListener,
@@ -127,6 +146,7 @@ pub fn bind(cfg: &Config) -> std::io::Result<TcpListener> {
 /// Serves until the process is killed. `workers` threads each own a database
 /// connection (see `api::Worker`).
 pub fn serve(socket: TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    install_panic_hook();
     let server = tiny_http::Server::from_listener(socket.try_clone()?, None).map_err(std::io::Error::other)?;
     let listener = Arc::new(Listener { socket, current: RwLock::new((0, Arc::new(server))), rebuild: Mutex::new(()) });
     let mut handles = Vec::new();
@@ -149,6 +169,12 @@ pub fn serve(socket: TcpListener, app: Arc<App>) -> std::io::Result<()> {
 fn worker_loop(listener: &Listener, mut worker: Worker) {
     loop {
         let (generation, server) = listener.server();
+        if ACCEPT_THREAD_DIED.swap(false, Ordering::SeqCst) {
+            log::error!("accept failed: tiny_http's accept thread panicked");
+            drop(server);
+            listener.rebuild(generation);
+            continue;
+        }
         match server.recv_timeout(RECV_POLL) {
             Ok(Some(request)) => handle(&mut worker, request),
             Ok(None) => {}

@@ -1,0 +1,12 @@
+//! Integration tests: every test starts the real `luna2d` binary on a loopback
+//! port with its own data directory (see `util.rs`).
+
+mod util;
+
+mod auth;
+mod cluster;
+mod group;
+mod hardening;
+mod network;
+mod node;
+mod server;

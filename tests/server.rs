@@ -1,0 +1,77 @@
+//! The HTTP layer: routing, content types, errors, restart durability.
+
+use serde_json::json;
+
+use crate::util::{Daemon, Options};
+
+#[test]
+fn version_and_ping_need_no_token() {
+    let mut d = Daemon::start("version");
+    let r = d.get_open("/version");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    assert_eq!(r.json()["version"]["api"], json!(1));
+    assert!(r.json()["version"]["luna"].is_string());
+    let r = d.get_open("/ping");
+    assert_eq!((r.status, r.json()), (200, json!({"message": "pong"})));
+}
+
+#[test]
+fn unknown_routes_and_methods_answer_json_errors() {
+    let mut d = Daemon::start("routes");
+    let r = d.get_open("/no/such/thing");
+    assert_eq!(r.status, 404);
+    assert!(r.message().contains("/no/such/thing"), "{}", r.message());
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+    let r = d.post_raw("/version", None, "{}");
+    assert_eq!(r.status, 405);
+    let r = d.get_open("/config/%zz");
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn trailing_slash_and_percent_decoding() {
+    let mut d = Daemon::start("paths");
+    assert_eq!(d.get("/config/group/compute/").status, 200);
+    assert_eq!(d.get("/config/group/comp%75te").status, 200);
+    let r = d.get("/config/group/software%20license");
+    assert_eq!(r.status, 404);
+    assert!(r.message().contains("'software license'"), "{}", r.message());
+}
+
+#[test]
+fn malformed_json_is_400_naming_the_problem() {
+    let mut d = Daemon::start("badjson");
+    let t = d.token();
+    for body in ["{", "{\"config\": {\"node\": }", "[1,2", "\u{1}"] {
+        let r = d.post_raw("/config/node/n1", Some(&t), body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.message().contains("malformed JSON"), "{}", r.message());
+    }
+    let r = d.post_raw("/config/node/n1", Some(&t), "");
+    assert_eq!(r.status, 400);
+    let r = d.post("/config/node/n1", json!({"config": {"node": {"other": {"group": "compute"}}}}));
+    assert_eq!(r.status, 400);
+    assert!(r.message().contains("other"), "{}", r.message());
+    let r = d.post("/config/node/n1", json!({"cfg": {}}));
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn data_survives_kill_9_and_restart() {
+    let mut d = Daemon::start("restart");
+    let r = d.post(
+        "/config/node/keeper",
+        json!({"config": {"node": {"keeper": {"group": "compute", "interfaces": [{"interface": "BOOTIF", "macaddress": "02:00:00:00:00:01"}]}}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let token = d.token();
+    let dir = d.dir.clone();
+    d.kill(); // SIGKILL: no clean shutdown
+    let mut d2 = Daemon::start_in(&dir, Options::default());
+    // The signing secret persisted too: the old token still works.
+    let r = d2.request("GET", "/config/node/keeper", &[("x-access-tokens", &token)], None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let node = &r.json()["config"]["node"]["keeper"];
+    assert_eq!(node["interfaces"][0]["macaddress"], json!("02:00:00:00:00:01"));
+}
