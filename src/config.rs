@@ -81,9 +81,6 @@ pub struct Config {
     pub database: PathBuf,
     pub image_files: PathBuf,
     pub image_directory: PathBuf,
-    pub template_files: PathBuf,
-    pub cooldown: Duration,
-    raw: HashMap<(String, String), String>,
 }
 
 /// The command line, before the config file is read.
@@ -128,7 +125,11 @@ impl Args {
                 "--listen" | "-l" => out.listen = Some(value("--listen")?),
                 "--data" | "-d" => out.data = Some(PathBuf::from(value("--data")?)),
                 "--help" | "-h" => out.help = true,
-                other => return Err(ConfigError(format!("unknown argument '{other}' (see --help)"))),
+                other => {
+                    return Err(ConfigError(format!(
+                        "unknown argument '{other}' (see --help)"
+                    )))
+                }
             }
         }
         Ok(out)
@@ -145,7 +146,11 @@ impl Config {
             })?),
             None => None,
         };
-        Config::from_parts(text.as_deref(), args.listen.as_deref(), args.data.as_deref())
+        Config::from_parts(
+            text.as_deref(),
+            args.listen.as_deref(),
+            args.data.as_deref(),
+        )
     }
 
     pub fn from_parts(
@@ -153,7 +158,9 @@ impl Config {
         listen: Option<&str>,
         data: Option<&Path>,
     ) -> Result<Config, ConfigError> {
-        let data_dir = data.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("./var"));
+        let data_dir = data
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("./var"));
         let mut raw: HashMap<(String, String), String> = KEYS
             .iter()
             .map(|(s, k, d)| ((s.to_string(), k.to_string()), d.to_string()))
@@ -176,7 +183,11 @@ impl Config {
                 *v = v.replace("{data}", &data_str);
             }
         }
-        let get = |s: &str, k: &str| raw.get(&(s.to_string(), k.to_string())).cloned().unwrap_or_default();
+        let get = |s: &str, k: &str| {
+            raw.get(&(s.to_string(), k.to_string()))
+                .cloned()
+                .unwrap_or_default()
+        };
         let listen: SocketAddr = get("SERVER", "LISTEN").parse().map_err(|_| {
             ConfigError(format!(
                 "[SERVER] LISTEN '{}' is not an IP:PORT address (names are not resolved)",
@@ -190,17 +201,43 @@ impl Config {
             "debug" => log::LevelFilter::Debug,
             "trace" => log::LevelFilter::Trace,
             "off" | "none" => log::LevelFilter::Off,
-            other => return Err(ConfigError(format!("[LOGGER] LEVEL '{other}' is not a log level"))),
+            other => {
+                return Err(ConfigError(format!(
+                    "[LOGGER] LEVEL '{other}' is not a log level"
+                )))
+            }
         };
-        let opt_path = |v: String| if v.is_empty() { None } else { Some(PathBuf::from(v)) };
-        let mut cfg = Config {
+        let opt_path = |v: String| {
+            if v.is_empty() {
+                None
+            } else {
+                Some(PathBuf::from(v))
+            }
+        };
+        let cfg = Config {
             listen,
             workers: parse_int("SERVER", "WORKERS", &get("SERVER", "WORKERS"), 1, 1024)? as usize,
-            body_bytes_max: parse_int("SERVER", "BODY_BYTES_MAX", &get("SERVER", "BODY_BYTES_MAX"), 1024, 1 << 34)?,
-            header_bytes_max: parse_int("SERVER", "HEADER_BYTES_MAX", &get("SERVER", "HEADER_BYTES_MAX"), 1024, 1 << 24)?
-                as usize,
-            header_count_max: parse_int("SERVER", "HEADER_COUNT_MAX", &get("SERVER", "HEADER_COUNT_MAX"), 8, 4096)?
-                as usize,
+            body_bytes_max: parse_int(
+                "SERVER",
+                "BODY_BYTES_MAX",
+                &get("SERVER", "BODY_BYTES_MAX"),
+                1024,
+                1 << 34,
+            )?,
+            header_bytes_max: parse_int(
+                "SERVER",
+                "HEADER_BYTES_MAX",
+                &get("SERVER", "HEADER_BYTES_MAX"),
+                1024,
+                1 << 24,
+            )? as usize,
+            header_count_max: parse_int(
+                "SERVER",
+                "HEADER_COUNT_MAX",
+                &get("SERVER", "HEADER_COUNT_MAX"),
+                8,
+                4096,
+            )? as usize,
             io_timeout: parse_duration("SERVER", "IO_TIMEOUT", &get("SERVER", "IO_TIMEOUT"), 's')?,
             log_level,
             log_file: opt_path(get("LOGGER", "LOGFILE")),
@@ -211,38 +248,44 @@ impl Config {
             database: PathBuf::from(get("DATABASE", "DATABASE")),
             image_files: PathBuf::from(get("FILES", "IMAGE_FILES")),
             image_directory: PathBuf::from(get("FILES", "IMAGE_DIRECTORY")),
-            template_files: PathBuf::from(get("TEMPLATES", "TEMPLATE_FILES")),
-            cooldown: parse_duration("SERVICES", "COOLDOWN", &get("SERVICES", "COOLDOWN"), 's')?,
             data_dir,
-            raw: HashMap::new(),
         };
         if cfg.io_timeout.is_zero() {
-            return Err(ConfigError("[SERVER] IO_TIMEOUT must be more than 0s".into()));
+            return Err(ConfigError(
+                "[SERVER] IO_TIMEOUT must be more than 0s".into(),
+            ));
         }
         if cfg.token_expiry.is_zero() {
             return Err(ConfigError("[API] EXPIRY must be more than 0s".into()));
         }
         let driver = get("DATABASE", "DRIVER");
         if !driver.eq_ignore_ascii_case("sqlite3") {
-            return Err(ConfigError(format!("[DATABASE] DRIVER '{driver}' is not supported (SQLite3 only)")));
+            return Err(ConfigError(format!(
+                "[DATABASE] DRIVER '{driver}' is not supported (SQLite3 only)"
+            )));
         }
-        for (s, k) in [("BMCCONTROL", "BMC_BATCH_SIZE")] {
-            parse_int(s, k, &get(s, k), 1, 10_000)?;
-        }
-        for (s, k) in [("BMCCONTROL", "BMC_BATCH_DELAY"), ("FILES", "MAXPACKAGINGTIME")] {
+        parse_int(
+            "BMCCONTROL",
+            "BMC_BATCH_SIZE",
+            &get("BMCCONTROL", "BMC_BATCH_SIZE"),
+            1,
+            10_000,
+        )?;
+        for (s, k) in [
+            ("BMCCONTROL", "BMC_BATCH_DELAY"),
+            ("FILES", "MAXPACKAGINGTIME"),
+            ("SERVICES", "COOLDOWN"),
+        ] {
             parse_duration(s, k, &get(s, k), 's')?;
         }
-        for (s, k) in [("API", "VERIFY_CERTIFICATE"), ("SECRETS", "ENCRYPT_SECRETS"), ("HA", "NO_SHAREDIP")] {
+        for (s, k) in [
+            ("API", "VERIFY_CERTIFICATE"),
+            ("SECRETS", "ENCRYPT_SECRETS"),
+            ("HA", "NO_SHAREDIP"),
+        ] {
             parse_bool(s, k, &get(s, k))?;
         }
-        cfg.raw = raw;
         Ok(cfg)
-    }
-
-    /// A raw setting, for the parts of luna2d that read keys this struct does not
-    /// model yet (templates, services).
-    pub fn get(&self, section: &str, key: &str) -> &str {
-        self.raw.get(&(section.to_string(), key.to_string())).map(String::as_str).unwrap_or("")
     }
 }
 
@@ -257,19 +300,29 @@ fn parse_ini(text: &str) -> Result<Vec<(String, String, String)>, ConfigError> {
             continue;
         }
         if let Some(rest) = line.strip_prefix('[') {
-            let name = rest
-                .strip_suffix(']')
-                .ok_or_else(|| ConfigError(format!("line {}: malformed section header '{line}'", idx + 1)))?;
+            let name = rest.strip_suffix(']').ok_or_else(|| {
+                ConfigError(format!(
+                    "line {}: malformed section header '{line}'",
+                    idx + 1
+                ))
+            })?;
             section = Some(name.trim().to_ascii_uppercase());
             continue;
         }
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| ConfigError(format!("line {}: expected KEY = value, got '{line}'", idx + 1)))?;
-        let section = section
-            .clone()
-            .ok_or_else(|| ConfigError(format!("line {}: setting outside any [SECTION]", idx + 1)))?;
-        out.push((section, key.trim().to_ascii_uppercase(), value.trim().to_string()));
+        let (key, value) = line.split_once('=').ok_or_else(|| {
+            ConfigError(format!(
+                "line {}: expected KEY = value, got '{line}'",
+                idx + 1
+            ))
+        })?;
+        let section = section.clone().ok_or_else(|| {
+            ConfigError(format!("line {}: setting outside any [SECTION]", idx + 1))
+        })?;
+        out.push((
+            section,
+            key.trim().to_ascii_uppercase(),
+            value.trim().to_string(),
+        ));
     }
     Ok(out)
 }
@@ -277,7 +330,9 @@ fn parse_ini(text: &str) -> Result<Vec<(String, String, String)>, ConfigError> {
 fn parse_int(section: &str, key: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
     match v.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError(format!("[{section}] {key} '{v}' must be a whole number from {min} to {max}"))),
+        _ => Err(ConfigError(format!(
+            "[{section}] {key} '{v}' must be a whole number from {min} to {max}"
+        ))),
     }
 }
 
@@ -285,15 +340,26 @@ fn parse_bool(section: &str, key: &str, v: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "yes" | "y" | "true" | "1" | "on" => Ok(true),
         "no" | "n" | "false" | "0" | "off" | "" => Ok(false),
-        _ => Err(ConfigError(format!("[{section}] {key} '{v}' must be yes or no"))),
+        _ => Err(ConfigError(format!(
+            "[{section}] {key} '{v}' must be yes or no"
+        ))),
     }
 }
 
 /// `"1h"`, `"30m"`, `"10s"`; a bare number counts in `bare_unit` (upstream reads a
 /// bare EXPIRY as hours).
-pub fn parse_duration(section: &str, key: &str, v: &str, bare_unit: char) -> Result<Duration, ConfigError> {
+pub fn parse_duration(
+    section: &str,
+    key: &str,
+    v: &str,
+    bare_unit: char,
+) -> Result<Duration, ConfigError> {
     let v = v.trim();
-    let bad = || ConfigError(format!("[{section}] {key} '{v}' is not a duration like 1h, 30m or 10s"));
+    let bad = || {
+        ConfigError(format!(
+            "[{section}] {key} '{v}' is not a duration like 1h, 30m or 10s"
+        ))
+    };
     let (digits, unit) = match v.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c.to_ascii_lowercase()),
         Some(_) => (v, bare_unit),
@@ -329,7 +395,8 @@ mod tests {
         assert!(e.0.contains("[API] USERNAM"), "{e}");
         let e = Config::from_parts(Some("[API]\nEXPIRY = soon\n"), None, None).unwrap_err();
         assert!(e.0.contains("EXPIRY"), "{e}");
-        let e = Config::from_parts(Some("[SERVER]\nLISTEN = localhost:7050\n"), None, None).unwrap_err();
+        let e = Config::from_parts(Some("[SERVER]\nLISTEN = localhost:7050\n"), None, None)
+            .unwrap_err();
         assert!(e.0.contains("LISTEN"), "{e}");
         let e = Config::from_parts(Some("USERNAME = x\n"), None, None).unwrap_err();
         assert!(e.0.contains("outside"), "{e}");
@@ -337,16 +404,30 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("A", "B", "30m", 'h').unwrap(), Duration::from_secs(1800));
-        assert_eq!(parse_duration("A", "B", "2", 'h').unwrap(), Duration::from_secs(7200));
-        assert_eq!(parse_duration("A", "B", "5s", 'h').unwrap(), Duration::from_secs(5));
+        assert_eq!(
+            parse_duration("A", "B", "30m", 'h').unwrap(),
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            parse_duration("A", "B", "2", 'h').unwrap(),
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            parse_duration("A", "B", "5s", 'h').unwrap(),
+            Duration::from_secs(5)
+        );
         assert!(parse_duration("A", "B", "", 'h').is_err());
         assert!(parse_duration("A", "B", "5x", 'h').is_err());
     }
 
     #[test]
     fn args() {
-        let a = Args::parse(["--listen", "127.0.0.1:0", "--data=/d"].iter().map(|s| s.to_string())).unwrap();
+        let a = Args::parse(
+            ["--listen", "127.0.0.1:0", "--data=/d"]
+                .iter()
+                .map(|s| s.to_string()),
+        )
+        .unwrap();
         assert_eq!(a.listen.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(a.data, Some(PathBuf::from("/d")));
         assert!(Args::parse(["--bogus"].iter().map(|s| s.to_string())).is_err());

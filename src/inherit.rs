@@ -36,7 +36,12 @@ impl Fallback {
 
 /// Resolves every rule into `obj`. `own` names the object's own layer
 /// (`node`, `group`); `layers` are the named layers it may inherit from.
-pub fn merge(obj: &mut Map<String, Value>, own: &'static str, rules: &[Rule], layers: &[(&str, Option<&Map<String, Value>>)]) {
+pub fn merge(
+    obj: &mut Map<String, Value>,
+    own: &'static str,
+    rules: &[Rule],
+    layers: &[(&str, Option<&Map<String, Value>>)],
+) {
     let mut overridden = false;
     for rule in rules {
         let own_value = obj.get(rule.field).filter(|v| !v.is_null()).cloned();
@@ -58,7 +63,10 @@ pub fn merge(obj: &mut Map<String, Value>, own: &'static str, rules: &[Rule], la
                 .unwrap_or((rule.default.value(), "default")),
         };
         obj.insert(rule.field.to_string(), value);
-        obj.insert(format!("_{}_source", rule.field), Value::String(source.to_string()));
+        obj.insert(
+            format!("_{}_source", rule.field),
+            Value::String(source.to_string()),
+        );
     }
     obj.insert("_override".into(), Value::Bool(overridden));
 }
@@ -79,14 +87,29 @@ mod tests {
     use serde_json::json;
 
     const RULES: &[Rule] = &[
-        Rule { field: "netboot", from: &[("group", "netboot")], default: Fallback::Bool(false) },
+        Rule {
+            field: "netboot",
+            from: &[("group", "netboot")],
+            default: Fallback::Bool(false),
+        },
         Rule {
             field: "provision_method",
-            from: &[("group", "provision_method"), ("cluster", "provision_method")],
+            from: &[
+                ("group", "provision_method"),
+                ("cluster", "provision_method"),
+            ],
             default: Fallback::Str("torrent"),
         },
-        Rule { field: "bmcsetup", from: &[("group", "bmcsetupname")], default: Fallback::Null },
-        Rule { field: "roles", from: &[("group", "roles")], default: Fallback::Null },
+        Rule {
+            field: "bmcsetup",
+            from: &[("group", "bmcsetupname")],
+            default: Fallback::Null,
+        },
+        Rule {
+            field: "roles",
+            from: &[("group", "roles")],
+            default: Fallback::Null,
+        },
     ];
 
     fn map(v: Value) -> Map<String, Value> {
@@ -98,7 +121,12 @@ mod tests {
         let mut node = map(json!({"netboot": false}));
         let group = map(json!({"netboot": true, "bmcsetupname": "dell"}));
         let cluster = map(json!({"provision_method": "http"}));
-        merge(&mut node, "node", RULES, &[("group", Some(&group)), ("cluster", Some(&cluster))]);
+        merge(
+            &mut node,
+            "node",
+            RULES,
+            &[("group", Some(&group)), ("cluster", Some(&cluster))],
+        );
         assert_eq!(node["netboot"], json!(false));
         assert_eq!(node["_netboot_source"], json!("node"));
         assert_eq!(node["provision_method"], json!("http"));

@@ -39,7 +39,12 @@ impl Pool {
         }
         taken.sort_unstable();
         taken.dedup();
-        Pool { net, taken, ranges, cursor: first }
+        Pool {
+            net,
+            taken,
+            ranges,
+            cursor: first,
+        }
     }
 
     /// Loads the pool of network `id`; `None` when it has no IPv4 range.
@@ -48,9 +53,27 @@ impl Pool {
             "SELECT network, gateway, nameserver_ip, ntp_server, dhcp, dhcp_range_begin, dhcp_range_end
              FROM network WHERE id = ?1",
         )?;
-        type NetRow = (String, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>, Option<String>);
+        type NetRow = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+        );
         let row: Option<NetRow> = stmt
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
             .optional()?;
         let Some((cidr, gateway, nameserver, ntp, dhcp, begin, end)) = row else {
             return Ok(None);
@@ -70,12 +93,16 @@ impl Pool {
         }
         let mut ranges = Vec::new();
         if dhcp == Some(1) {
-            if let (Some(b), Some(e)) = (begin.and_then(|b| ipv4_num(&b)), end.and_then(|e| ipv4_num(&e))) {
+            if let (Some(b), Some(e)) = (
+                begin.and_then(|b| ipv4_num(&b)),
+                end.and_then(|e| ipv4_num(&e)),
+            ) {
                 ranges.push((b as u32, e as u32));
             }
         }
-        let mut stmt =
-            tx.prepare_cached("SELECT ipnum FROM ipaddress WHERE networkid = ?1 AND ipnum IS NOT NULL ORDER BY ipnum")?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT ipnum FROM ipaddress WHERE networkid = ?1 AND ipnum IS NOT NULL ORDER BY ipnum",
+        )?;
         let used = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
         for n in used {
             taken.push(n? as u32);
@@ -137,10 +164,13 @@ pub struct Allocator {
 }
 
 impl Allocator {
-    pub fn pool(&mut self, tx: &Transaction, network_id: i64) -> Result<Option<&mut Pool>, ApiError> {
-        if !self.pools.contains_key(&network_id) {
-            let pool = Pool::load(tx, network_id)?;
-            self.pools.insert(network_id, pool);
+    pub fn pool(
+        &mut self,
+        tx: &Transaction,
+        network_id: i64,
+    ) -> Result<Option<&mut Pool>, ApiError> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.pools.entry(network_id) {
+            slot.insert(Pool::load(tx, network_id)?);
         }
         Ok(self.pools.get_mut(&network_id).and_then(Option::as_mut))
     }
@@ -164,7 +194,11 @@ mod tests {
     #[test]
     fn skips_network_taken_and_ranges() {
         let net: Ipv4Net = "10.0.0.0/29".parse().unwrap();
-        let mut p = Pool::new(net, vec![ip("10.0.0.1"), ip("10.0.0.3")], vec![(ip("10.0.0.4"), ip("10.0.0.5"))]);
+        let mut p = Pool::new(
+            net,
+            vec![ip("10.0.0.1"), ip("10.0.0.3")],
+            vec![(ip("10.0.0.4"), ip("10.0.0.5"))],
+        );
         assert_eq!(p.next(), Some("10.0.0.2".parse().unwrap()));
         assert_eq!(p.next(), Some("10.0.0.6".parse().unwrap()));
         // .7 is the broadcast address.

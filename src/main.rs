@@ -38,11 +38,14 @@ fn run() -> Result<(), String> {
     let cfg = config::Config::load(&args).map_err(|e| e.to_string())?;
     init_logging(&cfg)?;
     for dir in [&cfg.data_dir, &cfg.image_files, &cfg.image_directory] {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let mut db = db::open(&cfg.database).map_err(|e| format!("cannot open database {}: {e}", cfg.database.display()))?;
+    let mut db = db::open(&cfg.database)
+        .map_err(|e| format!("cannot open database {}: {e}", cfg.database.display()))?;
     db::migrate(&mut db).map_err(|e| format!("cannot migrate database: {e}"))?;
-    db::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory).map_err(|e| format!("cannot bootstrap database: {e}"))?;
+    db::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory)
+        .map_err(|e| format!("cannot bootstrap database: {e}"))?;
     drop(db);
     let auth = api::auth::Keys::load(cfg.secret_key.as_deref(), &cfg.data_dir, cfg.token_expiry)
         .map_err(|e| format!("cannot load the token secret: {e}"))?;
@@ -50,13 +53,18 @@ fn run() -> Result<(), String> {
     let bound = socket.local_addr().map_err(|e| e.to_string())?;
     // Tests and scripts read this line to learn the port when asked for port 0.
     println!("luna2d listening on http://{bound}");
-    log::info!("luna2d {} listening on http://{bound}", env!("CARGO_PKG_VERSION"));
+    log::info!(
+        "luna2d {} listening on http://{bound}",
+        env!("CARGO_PKG_VERSION")
+    );
     let app = Arc::new(api::App { config: cfg, auth });
     server::serve(socket, app).map_err(|e| e.to_string())
 }
 
 fn init_logging(cfg: &config::Config) -> Result<(), String> {
-    let log_config = simplelog::ConfigBuilder::new().set_time_format_rfc3339().build();
+    let log_config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .build();
     let result = match &cfg.log_file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()

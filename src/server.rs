@@ -23,7 +23,7 @@
 //!    so (see ARCHITECTURE.md, "Limits").
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,9 +38,7 @@ pub struct Incoming {
     pub method: Method,
     /// The raw URL path (percent-encoded), without the query string.
     pub path: String,
-    pub query: Option<String>,
     pub headers: Vec<(String, String)>,
-    pub remote: Option<SocketAddr>,
     pub body: Vec<u8>,
 }
 
@@ -62,13 +60,14 @@ pub struct Outgoing {
 
 pub enum Body {
     Bytes(Vec<u8>),
-    /// A file streamed from disk with a known length.
-    File(std::fs::File, u64),
 }
 
 impl Incoming {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -86,7 +85,9 @@ static ACCEPT_THREAD_DIED: AtomicBool = AtomicBool::new(false);
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if info.location().is_some_and(|l| l.file().contains("tiny_http") && l.file().ends_with("refined_tcp_stream.rs")) {
+        if info.location().is_some_and(|l| {
+            l.file().contains("tiny_http") && l.file().ends_with("refined_tcp_stream.rs")
+        }) {
             ACCEPT_THREAD_DIED.store(true, Ordering::SeqCst);
         }
         previous(info);
@@ -140,6 +141,7 @@ pub fn bind(cfg: &Config) -> std::io::Result<TcpListener> {
     raise_fd_limit();
     let socket = TcpListener::bind(cfg.listen)?;
     set_timeouts(&socket, cfg.io_timeout)?;
+    set_nodelay(&socket)?;
     Ok(socket)
 }
 
@@ -147,8 +149,13 @@ pub fn bind(cfg: &Config) -> std::io::Result<TcpListener> {
 /// connection (see `api::Worker`).
 pub fn serve(socket: TcpListener, app: Arc<App>) -> std::io::Result<()> {
     install_panic_hook();
-    let server = tiny_http::Server::from_listener(socket.try_clone()?, None).map_err(std::io::Error::other)?;
-    let listener = Arc::new(Listener { socket, current: RwLock::new((0, Arc::new(server))), rebuild: Mutex::new(()) });
+    let server = tiny_http::Server::from_listener(socket.try_clone()?, None)
+        .map_err(std::io::Error::other)?;
+    let listener = Arc::new(Listener {
+        socket,
+        current: RwLock::new((0, Arc::new(server))),
+        rebuild: Mutex::new(()),
+    });
     let mut handles = Vec::new();
     for idx in 0..app.config.workers {
         let listener = listener.clone();
@@ -197,20 +204,34 @@ fn handle(worker: &mut Worker, mut request: tiny_http::Request) {
         _ => Method::Other,
     };
     let url = request.url().to_string();
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (url.clone(), None),
-    };
-    let headers: Vec<(String, String)> =
-        request.headers().iter().map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string())).collect();
-    let header_bytes: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + url.len();
+    let path = url
+        .split_once('?')
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_else(|| url.clone());
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
+        .collect();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 4)
+        .sum::<usize>()
+        + url.len();
 
-    let early = if headers.len() > limits.header_count_max || header_bytes > limits.header_bytes_max {
+    let early = if headers.len() > limits.header_count_max || header_bytes > limits.header_bytes_max
+    {
         Some(api::error_reply(431, "request header fields too large"))
-    } else if request.body_length().is_some_and(|n| n as u64 > limits.body_bytes_max) {
+    } else if request
+        .body_length()
+        .is_some_and(|n| n as u64 > limits.body_bytes_max)
+    {
         Some(api::error_reply(
             413,
-            &format!("request body too large: the limit is {} bytes", limits.body_bytes_max),
+            &format!(
+                "request body too large: the limit is {} bytes",
+                limits.body_bytes_max
+            ),
         ))
     } else {
         None
@@ -224,7 +245,12 @@ fn handle(worker: &mut Worker, mut request: tiny_http::Request) {
                 r
             }
             Ok(body) => {
-                let incoming = Incoming { method, path: path.clone(), query, headers, remote: request.remote_addr().copied(), body };
+                let incoming = Incoming {
+                    method,
+                    path: path.clone(),
+                    headers,
+                    body,
+                };
                 match catch_unwind(AssertUnwindSafe(|| api::dispatch(worker, &incoming))) {
                     Ok(r) => r,
                     Err(panic) => {
@@ -243,7 +269,13 @@ fn handle(worker: &mut Worker, mut request: tiny_http::Request) {
     };
     let status = reply.status;
     respond(request, reply, close);
-    log::info!("{} {} {} {:.1}ms", method_name(method), path, status, started.elapsed().as_secs_f64() * 1000.0);
+    log::info!(
+        "{} {} {} {:.1}ms",
+        method_name(method),
+        path,
+        status,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
 }
 
 fn method_name(m: Method) -> &'static str {
@@ -261,11 +293,15 @@ fn read_body(request: &mut tiny_http::Request, max: u64) -> Result<Vec<u8>, Outg
     let mut body = Vec::new();
     let mut reader = request.as_reader().take(max + 1);
     match reader.read_to_end(&mut body) {
-        Ok(_) if body.len() as u64 > max => {
-            Err(api::error_reply(413, &format!("request body too large: the limit is {max} bytes")))
-        }
+        Ok(_) if body.len() as u64 > max => Err(api::error_reply(
+            413,
+            &format!("request body too large: the limit is {max} bytes"),
+        )),
         Ok(_) => Ok(body),
-        Err(e) => Err(api::error_reply(400, &format!("request body could not be read: {e}"))),
+        Err(e) => Err(api::error_reply(
+            400,
+            &format!("request body could not be read: {e}"),
+        )),
     }
 }
 
@@ -282,14 +318,16 @@ fn respond(request: tiny_http::Request, reply: Outgoing, close: bool) {
         Body::Bytes(bytes) => {
             let len = bytes.len();
             request.respond(
-                tiny_http::Response::new(status, headers, std::io::Cursor::new(bytes), Some(len), None)
-                    .with_chunked_threshold(usize::MAX),
+                tiny_http::Response::new(
+                    status,
+                    headers,
+                    std::io::Cursor::new(bytes),
+                    Some(len),
+                    None,
+                )
+                .with_chunked_threshold(usize::MAX),
             )
         }
-        Body::File(file, len) => request.respond(
-            tiny_http::Response::new(status, headers, file, Some(len as usize), None)
-                .with_chunked_threshold(usize::MAX),
-        ),
     };
     if let Err(e) = result {
         log::debug!("response not delivered: {e}");
@@ -299,15 +337,19 @@ fn respond(request: tiny_http::Request, reply: Outgoing, close: bool) {
 fn header(k: &str, v: &str) -> tiny_http::Header {
     // Only our own constant names and sanitized values reach here; a value that is
     // not valid header text is replaced rather than panicking.
-    tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes())
-        .unwrap_or_else(|_| tiny_http::Header::from_bytes(k.as_bytes(), &b"invalid"[..]).expect("constant header"))
+    tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap_or_else(|_| {
+        tiny_http::Header::from_bytes(k.as_bytes(), &b"invalid"[..]).expect("constant header")
+    })
 }
 
 /// Linux copies `SO_RCVTIMEO` and `SO_SNDTIMEO` from a listening socket to each
 /// socket `accept` returns, so setting them here bounds every read and write
 /// tiny_http does on a client connection.
 fn set_timeouts(socket: &TcpListener, timeout: Duration) -> std::io::Result<()> {
-    let tv = libc::timeval { tv_sec: timeout.as_secs() as libc::time_t, tv_usec: timeout.subsec_micros() as libc::suseconds_t };
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
     for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
         // SAFETY: a valid fd, a valid pointer to a timeval and its size.
         let rc = unsafe {
@@ -326,12 +368,36 @@ fn set_timeouts(socket: &TcpListener, timeout: Duration) -> std::io::Result<()> 
     Ok(())
 }
 
+/// tiny_http writes a response's head and body separately; with Nagle's
+/// algorithm on, a body over one segment then waits for the client's delayed ACK
+/// (40 ms). Accepted sockets inherit `TCP_NODELAY` from the listener on Linux.
+fn set_nodelay(socket: &TcpListener) -> std::io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: a valid fd, a valid pointer to an int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A boot storm opens thousands of connections; the soft descriptor limit
 /// (often 1024) is raised to the hard one.
 fn raise_fd_limit() {
     // SAFETY: plain libc calls on a stack struct.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);

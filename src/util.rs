@@ -14,7 +14,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn b64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -30,7 +34,7 @@ pub fn b64_encode(data: &[u8]) -> String {
 /// Strict standard base64 (padding required); `None` when `s` is not base64.
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| B64.iter().position(|&x| x == c).map(|p| p as u32);
@@ -68,11 +72,23 @@ mod tests {
 
     #[test]
     fn base64_round_trip() {
-        for s in ["", "f", "fo", "foo", "foob", "fooba", "foobar", "#!/bin/bash\nexit 0"] {
+        for s in [
+            "",
+            "f",
+            "fo",
+            "foo",
+            "foob",
+            "fooba",
+            "foobar",
+            "#!/bin/bash\nexit 0",
+        ] {
             assert_eq!(b64_decode(&b64_encode(s.as_bytes())).unwrap(), s.as_bytes());
         }
         assert_eq!(b64_encode(b"foobar"), "Zm9vYmFy");
-        assert_eq!(b64_decode("IyEvYmluL2Jhc2gKZXhpdCAw").unwrap(), b"#!/bin/bash\nexit 0");
+        assert_eq!(
+            b64_decode("IyEvYmluL2Jhc2gKZXhpdCAw").unwrap(),
+            b"#!/bin/bash\nexit 0"
+        );
         assert!(b64_decode("#!/bin").is_none());
         assert!(b64_decode("Zg=a").is_none());
         assert_eq!(as_base64("#!/bin/bash"), "IyEvYmluL2Jhc2g=");

@@ -33,9 +33,15 @@ fn cluster_updates_settings_but_not_controllers() {
     assert_eq!(g["_provision_method_source"], json!("cluster"));
 
     for (body, needle) in [
-        (json!({"controller": {"ipaddress": "10.141.255.250"}}), "controller"),
+        (
+            json!({"controller": {"ipaddress": "10.141.255.250"}}),
+            "controller",
+        ),
         (json!({"ntp_server": "not-an-ip"}), "ntp_server"),
-        (json!({"provision_method": "carrier-pigeon"}), "provision_method"),
+        (
+            json!({"provision_method": "carrier-pigeon"}),
+            "provision_method",
+        ),
         (json!({"bogus": 1}), "bogus"),
         (json!({"debug": "maybe"}), "debug"),
     ] {

@@ -22,7 +22,10 @@ fn read_one(stream: &mut TcpStream) -> std::io::Result<Response> {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             let len = head
                 .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
                 break;
@@ -56,16 +59,30 @@ fn huge_declared_body_is_refused_and_the_daemon_lives() {
 #[test]
 fn clients_stalled_mid_body_do_not_hold_the_workers() {
     let ini = "[SERVER]\nWORKERS = 2\nIO_TIMEOUT = 1s\n";
-    let d = Daemon::start_with("slow-body", Options { ini: ini.into(), ..Default::default() });
+    let d = Daemon::start_with(
+        "slow-body",
+        Options {
+            ini: ini.into(),
+            ..Default::default()
+        },
+    );
     let mut stalled = Vec::new();
     for _ in 0..4 {
         let mut s = TcpStream::connect(d.addr).unwrap();
-        write!(s, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{{\"username\":").unwrap();
+        write!(
+            s,
+            "POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{{\"username\":"
+        )
+        .unwrap();
         stalled.push(s);
     }
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
-    assert!(wait_until(Duration::from_secs(10), || version_ok(&d)), "workers stayed blocked\n{}", d.log());
+    assert!(
+        wait_until(Duration::from_secs(10), || version_ok(&d)),
+        "workers stayed blocked\n{}",
+        d.log()
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     // The stalled clients were told why.
     let r = read_one(&mut stalled[0]).expect("reply to stalled client");
@@ -75,7 +92,9 @@ fn clients_stalled_mid_body_do_not_hold_the_workers() {
 #[test]
 fn oversized_headers_are_refused() {
     let d = Daemon::start("headers");
-    let many: Vec<(String, String)> = (0..100).map(|i| (format!("X-Filler-{i}"), "y".into())).collect();
+    let many: Vec<(String, String)> = (0..100)
+        .map(|i| (format!("X-Filler-{i}"), "y".into()))
+        .collect();
     let refs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let r = raw_request(d.addr, "GET", "/version", &refs, None).unwrap();
     assert_eq!(r.status, 431, "{}", r.text());
@@ -88,7 +107,13 @@ fn oversized_headers_are_refused() {
 #[test]
 fn accept_recovers_after_descriptors_run_out() {
     let ini = "[SERVER]\nWORKERS = 2\nIO_TIMEOUT = 2s\n";
-    let mut d = Daemon::start_with("fds", Options { ini: ini.into(), nofile: Some(48) });
+    let mut d = Daemon::start_with(
+        "fds",
+        Options {
+            ini: ini.into(),
+            nofile: Some(48),
+        },
+    );
     let mut held = Vec::new();
     for _ in 0..60 {
         if let Ok(s) = TcpStream::connect_timeout(&d.addr, Duration::from_millis(500)) {
@@ -96,12 +121,18 @@ fn accept_recovers_after_descriptors_run_out() {
         }
     }
     assert!(
-        wait_until(Duration::from_secs(10), || d.log().contains("accept failed")),
+        wait_until(Duration::from_secs(10), || d
+            .log()
+            .contains("accept failed")),
         "descriptors were never exhausted:\n{}",
         d.log()
     );
     drop(held);
-    assert!(wait_until(Duration::from_secs(20), || version_ok(&d)), "never accepted again:\n{}", d.log());
+    assert!(
+        wait_until(Duration::from_secs(20), || version_ok(&d)),
+        "never accepted again:\n{}",
+        d.log()
+    );
     assert!(d.is_running());
     assert!(d.log().contains("accept loop restarted"));
 }
@@ -123,17 +154,31 @@ fn clients_that_stop_reading_a_download_do_not_hold_the_workers() {
         )
         .unwrap();
     }
-    let d = Daemon::start_in(&dir, Options { ini: ini.into(), ..Default::default() });
+    let d = Daemon::start_in(
+        &dir,
+        Options {
+            ini: ini.into(),
+            ..Default::default()
+        },
+    );
     let mut stalled = Vec::new();
     for _ in 0..2 {
         let s = TcpStream::connect(d.addr).unwrap();
         set_small_rcvbuf(&s);
         let mut s2 = s.try_clone().unwrap();
-        write!(s2, "GET /config/node HTTP/1.1\r\nHost: x\r\nx-access-tokens: {token}\r\n\r\n").unwrap();
+        write!(
+            s2,
+            "GET /config/node HTTP/1.1\r\nHost: x\r\nx-access-tokens: {token}\r\n\r\n"
+        )
+        .unwrap();
         stalled.push(s);
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert!(wait_until(Duration::from_secs(20), || version_ok(&d)), "workers stayed blocked\n{}", d.log());
+    assert!(
+        wait_until(Duration::from_secs(20), || version_ok(&d)),
+        "workers stayed blocked\n{}",
+        d.log()
+    );
 }
 
 fn set_small_rcvbuf(s: &TcpStream) {

@@ -36,7 +36,11 @@ fn trailing_slash_and_percent_decoding() {
     assert_eq!(d.get("/config/group/comp%75te").status, 200);
     let r = d.get("/config/group/software%20license");
     assert_eq!(r.status, 404);
-    assert!(r.message().contains("'software license'"), "{}", r.message());
+    assert!(
+        r.message().contains("'software license'"),
+        "{}",
+        r.message()
+    );
 }
 
 #[test]
@@ -50,7 +54,10 @@ fn malformed_json_is_400_naming_the_problem() {
     }
     let r = d.post_raw("/config/node/n1", Some(&t), "");
     assert_eq!(r.status, 400);
-    let r = d.post("/config/node/n1", json!({"config": {"node": {"other": {"group": "compute"}}}}));
+    let r = d.post(
+        "/config/node/n1",
+        json!({"config": {"node": {"other": {"group": "compute"}}}}),
+    );
     assert_eq!(r.status, 400);
     assert!(r.message().contains("other"), "{}", r.message());
     let r = d.post("/config/node/n1", json!({"cfg": {}}));
@@ -70,8 +77,16 @@ fn data_survives_kill_9_and_restart() {
     d.kill(); // SIGKILL: no clean shutdown
     let mut d2 = Daemon::start_in(&dir, Options::default());
     // The signing secret persisted too: the old token still works.
-    let r = d2.request("GET", "/config/node/keeper", &[("x-access-tokens", &token)], None);
+    let r = d2.request(
+        "GET",
+        "/config/node/keeper",
+        &[("x-access-tokens", &token)],
+        None,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     let node = &r.json()["config"]["node"]["keeper"];
-    assert_eq!(node["interfaces"][0]["macaddress"], json!("02:00:00:00:00:01"));
+    assert_eq!(
+        node["interfaces"][0]["macaddress"],
+        json!("02:00:00:00:00:01")
+    );
 }

@@ -15,7 +15,9 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// A fresh directory per test, named after it.
 pub fn temp_dir(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join("luna2d-tests").join(format!("{name}-{}-{n}", std::process::id()));
+    let dir = std::env::temp_dir()
+        .join("luna2d-tests")
+        .join(format!("{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
@@ -28,15 +30,10 @@ pub struct Daemon {
     token: Option<String>,
 }
 
+#[derive(Default)]
 pub struct Options {
     pub ini: String,
     pub nofile: Option<u64>,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options { ini: String::new(), nofile: None }
-    }
 }
 
 impl Daemon {
@@ -53,16 +50,28 @@ impl Daemon {
     pub fn start_in(dir: &Path, opts: Options) -> Daemon {
         let ini = dir.join("test.ini");
         std::fs::write(&ini, format!("[LOGGER]\nLEVEL = info\n{}", opts.ini)).expect("write ini");
-        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("daemon.log")).expect("log");
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("daemon.log"))
+            .expect("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_luna2d"));
-        cmd.arg("--listen").arg("127.0.0.1:0").arg("--data").arg(dir.join("var")).arg("--config").arg(&ini);
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(dir.join("var"))
+            .arg("--config")
+            .arg(&ini);
         cmd.stdout(Stdio::piped()).stderr(stderr);
         if let Some(n) = opts.nofile {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe.
             unsafe {
                 cmd.pre_exec(move || {
-                    let lim = libc::rlimit { rlim_cur: n, rlim_max: n };
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -73,7 +82,9 @@ impl Daemon {
         let mut child = cmd.spawn().expect("spawn luna2d");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read banner");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read banner");
         let addr: SocketAddr = match line.trim().strip_prefix("luna2d listening on http://") {
             Some(a) => a.parse().expect("address"),
             None => {
@@ -81,7 +92,12 @@ impl Daemon {
                 panic!("luna2d did not start: {line:?}\n{log}");
             }
         };
-        Daemon { addr, dir: dir.to_path_buf(), child, token: None }
+        Daemon {
+            addr,
+            dir: dir.to_path_buf(),
+            child,
+            token: None,
+        }
     }
 
     pub fn kill(&mut self) {
@@ -101,7 +117,11 @@ impl Daemon {
         if let Some(t) = &self.token {
             return t.clone();
         }
-        let r = self.post_raw("/token", None, r#"{"username": "luna", "password": "luna"}"#);
+        let r = self.post_raw(
+            "/token",
+            None,
+            r#"{"username": "luna", "password": "luna"}"#,
+        );
         assert_eq!(r.status, 201, "token: {}", r.text());
         let t = r.json()["token"].as_str().expect("token").to_string();
         self.token = Some(t.clone());
@@ -122,15 +142,28 @@ impl Daemon {
     /// POST JSON with a token.
     pub fn post(&mut self, path: &str, body: Value) -> Response {
         let t = self.token();
-        self.request("POST", path, &[("x-access-tokens", &t)], Some(body.to_string().as_bytes()))
+        self.request(
+            "POST",
+            path,
+            &[("x-access-tokens", &t)],
+            Some(body.to_string().as_bytes()),
+        )
     }
 
     pub fn post_raw(&mut self, path: &str, token: Option<&str>, body: &str) -> Response {
-        let headers: Vec<(&str, &str)> = token.map(|t| vec![("x-access-tokens", t)]).unwrap_or_default();
+        let headers: Vec<(&str, &str)> = token
+            .map(|t| vec![("x-access-tokens", t)])
+            .unwrap_or_default();
         self.request("POST", path, &headers, Some(body.as_bytes()))
     }
 
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Response {
         let r = raw_request(self.addr, method, path, headers, body);
         match r {
             Ok(r) => r,
@@ -157,13 +190,20 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn message(&self) -> String {
-        self.json()["message"].as_str().unwrap_or_default().to_string()
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -182,7 +222,10 @@ pub fn raw_request(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
     }
     req.push_str("\r\n");
     let mut bytes = req.into_bytes();
@@ -201,16 +244,30 @@ pub fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
 
 pub fn parse_response(all: &[u8]) -> std::io::Result<Response> {
     let bad = |m: &str| std::io::Error::other(m.to_string());
-    let split = all.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no header end"))?;
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
     let head = String::from_utf8_lossy(&all[..split]).into_owned();
     let mut lines = head.lines();
     let status_line = lines.next().ok_or_else(|| bad("empty"))?;
-    let status: u16 = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("status"))?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("status"))?;
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
     let body = all[split + 4..].to_vec();
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Polls `f` until it returns true or `limit` passes.

@@ -46,16 +46,24 @@ impl Keys {
             Some(s) => s.as_bytes().to_vec(),
             None => load_or_create_secret(&data_dir.join("secret.key"))?,
         };
-        Ok(Keys { key: HS256Key::from_bytes(&secret), expiry })
+        Ok(Keys {
+            key: HS256Key::from_bytes(&secret),
+            expiry,
+        })
     }
 
     pub fn issue(&self, claims: Claims, valid_for: Duration) -> Result<String, ApiError> {
         let claims = jwt_simple::claims::Claims::with_custom_claims(claims, valid_for.into());
-        self.key.authenticate(claims).map_err(|e| ApiError::Internal(format!("token signing: {e}")))
+        self.key
+            .authenticate(claims)
+            .map_err(|e| ApiError::Internal(format!("token signing: {e}")))
     }
 
     fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let options = VerificationOptions { time_tolerance: Some(Duration::from_secs(0).into()), ..Default::default() };
+        let options = VerificationOptions {
+            time_tolerance: Some(Duration::from_secs(0).into()),
+            ..Default::default()
+        };
         self.key
             .verify_token::<Claims>(token, Some(options))
             .map(|c| c.custom)
@@ -67,13 +75,20 @@ fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(bytes) if bytes.len() >= 32 => return Ok(bytes),
         Ok(_) => {
-            return Err(std::io::Error::other(format!("{} is shorter than 32 bytes", path.display())));
+            return Err(std::io::Error::other(format!(
+                "{} is shorter than 32 bytes",
+                path.display()
+            )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
     let secret = crate::util::random_hex(32)?.into_bytes();
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(&secret)?;
     file.sync_all()?;
     Ok(secret)
@@ -81,18 +96,22 @@ fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Checks the route's auth rule; returns the claims when a valid token was sent.
 pub fn check(app: &App, req: &Incoming, rule: Auth) -> Result<Option<Claims>, ApiError> {
-    let header = req.header("x-access-tokens").map(|t| t.trim().trim_matches('"'));
+    let header = req
+        .header("x-access-tokens")
+        .map(|t| t.trim().trim_matches('"'));
     match (rule, header) {
         (Auth::Open, None) => Ok(None),
         // An open route ignores a bad token rather than failing on it.
         (Auth::Open, Some(t)) => Ok(app.auth.verify(t).ok()),
-        (Auth::Token, None) | (Auth::Token, Some("")) => {
-            Err(ApiError::Unauthorized("a valid token is missing (header x-access-tokens)".into()))
-        }
+        (Auth::Token, None) | (Auth::Token, Some("")) => Err(ApiError::Unauthorized(
+            "a valid token is missing (header x-access-tokens)".into(),
+        )),
         (Auth::Token, Some(t)) => {
             let claims = app.auth.verify(t)?;
             if claims.scope.as_deref() == Some("provision") {
-                return Err(ApiError::Forbidden("a provisioning token is not permitted for this endpoint".into()));
+                return Err(ApiError::Forbidden(
+                    "a provisioning token is not permitted for this endpoint".into(),
+                ));
             }
             Ok(Some(claims))
         }
@@ -108,18 +127,35 @@ struct Login {
 
 /// `POST /token`
 pub fn token(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let body = ctx.body.clone().ok_or_else(|| ApiError::bad("request body is empty; expected username and password"))?;
-    let login: Login = serde_json::from_value(body).map_err(|e| ApiError::bad(format!("invalid login request: {e}")))?;
-    let username = login.username.ok_or_else(|| ApiError::bad("username is required"))?;
-    let password = login.password.ok_or_else(|| ApiError::bad("password is required"))?;
+    let body = ctx
+        .body
+        .clone()
+        .ok_or_else(|| ApiError::bad("request body is empty; expected username and password"))?;
+    let login: Login = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad(format!("invalid login request: {e}")))?;
+    let username = login
+        .username
+        .ok_or_else(|| ApiError::bad("username is required"))?;
+    let password = login
+        .password
+        .ok_or_else(|| ApiError::bad("password is required"))?;
     let cfg = &ctx.app.config;
     // Both comparisons always run, so timing does not tell which one failed.
     let user_ok = constant_time_eq(username.as_bytes(), cfg.api_username.as_bytes());
     let pass_ok = constant_time_eq(password.as_bytes(), cfg.api_password.as_bytes());
     if !(user_ok & pass_ok) {
-        return Err(ApiError::Unauthorized("incorrect username or password".into()));
+        return Err(ApiError::Unauthorized(
+            "incorrect username or password".into(),
+        ));
     }
-    let token = ctx.app.auth.issue(Claims { id: Some(0), node: None, scope: None }, ctx.app.auth.expiry)?;
+    let token = ctx.app.auth.issue(
+        Claims {
+            id: Some(0),
+            node: None,
+            scope: None,
+        },
+        ctx.app.auth.expiry,
+    )?;
     Ok(Reply::Json(201, serde_json::json!({ "token": token })))
 }
 

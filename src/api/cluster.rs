@@ -4,7 +4,9 @@
 use serde_json::{json, Map, Value};
 
 use super::group::PROVISION_METHODS;
-use super::resource::{self, convert_fields, fetch_rows, field, row_json, Field, Kind, Plain, Resource};
+use super::resource::{
+    self, convert_fields, fetch_rows, field, row_json, Field, Kind, Plain, Resource,
+};
 use super::{ApiError, Ctx, Reply};
 use crate::config::Config;
 
@@ -43,7 +45,10 @@ static FIELDS: &[Field] = &[
 
 /// The cluster values groups and nodes inherit.
 pub fn inheritable(tx: &rusqlite::Transaction) -> Result<Map<String, Value>, ApiError> {
-    Ok(fetch_rows(tx, &CLUSTER, Some(1))?.first().map(|row| row_json(&CLUSTER, row)).unwrap_or_default())
+    Ok(fetch_rows(tx, &CLUSTER, Some(1))?
+        .first()
+        .map(|row| row_json(&CLUSTER, row))
+        .unwrap_or_default())
 }
 
 fn controllers(ctx: &Ctx) -> Result<Vec<(String, Value)>, ApiError> {
@@ -66,7 +71,14 @@ fn controllers(ctx: &Ctx) -> Result<Vec<(String, Value)>, ApiError> {
             "network": r.get::<_, Option<String>>(6)?,
             "luna_config": config_path,
         });
-        Ok((if beacon { "controller".to_string() } else { name }, entry))
+        Ok((
+            if beacon {
+                "controller".to_string()
+            } else {
+                name
+            },
+            entry,
+        ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -87,13 +99,26 @@ pub fn update(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .as_object()
         .ok_or_else(|| ApiError::bad("'config.cluster' must be an object"))?
         .clone();
-    let controller_keys: Vec<String> = controllers(ctx)?.into_iter().map(|(k, v)| {
-        let hostname = v.get("hostname").and_then(Value::as_str).unwrap_or_default().to_string();
-        if k == "controller" { hostname } else { k }
-    }).collect();
+    let controller_keys: Vec<String> = controllers(ctx)?
+        .into_iter()
+        .map(|(k, v)| {
+            let hostname = v
+                .get("hostname")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if k == "controller" {
+                hostname
+            } else {
+                k
+            }
+        })
+        .collect();
     for (key, value) in &obj {
         if key == "controller" || controller_keys.contains(key) || value.is_object() {
-            return Err(ApiError::bad(format!("controller '{key}' cannot be modified through /config/cluster")));
+            return Err(ApiError::bad(format!(
+                "controller '{key}' cannot be modified through /config/cluster"
+            )));
         }
         if key == "name" {
             continue;

@@ -27,8 +27,20 @@ pub const UNMANAGED_BMC_USERS: &[&str] = &["skip", "disable", "delete"];
 
 static FIELDS: &[Field] = &[
     field("domain", Kind::Text),
-    field("osimage", Kind::Ref { table: "osimage", column: "osimageid" }),
-    field("bmcsetupname", Kind::Ref { table: "bmcsetup", column: "bmcsetupid" }),
+    field(
+        "osimage",
+        Kind::Ref {
+            table: "osimage",
+            column: "osimageid",
+        },
+    ),
+    field(
+        "bmcsetupname",
+        Kind::Ref {
+            table: "bmcsetup",
+            column: "bmcsetupid",
+        },
+    ),
     field("setupbmc", Kind::Bool),
     field("netboot", Kind::Bool),
     field("bootmenu", Kind::Bool),
@@ -48,19 +60,71 @@ static FIELDS: &[Field] = &[
 
 /// What a group inherits when it sets nothing itself.
 pub static RULES: &[Rule] = &[
-    Rule { field: "setupbmc", from: &[], default: Fallback::Bool(false) },
-    Rule { field: "netboot", from: &[], default: Fallback::Bool(true) },
-    Rule { field: "bootmenu", from: &[], default: Fallback::Bool(false) },
-    Rule { field: "kerneloptions", from: &[("osimage", "kerneloptions")], default: Fallback::Null },
-    Rule { field: "ipxe_kernel", from: &[], default: Fallback::Str("default") },
-    Rule { field: "provision_interface", from: &[], default: Fallback::Str("BOOTIF") },
-    Rule { field: "provision_method", from: &[("cluster", "provision_method")], default: Fallback::Str("torrent") },
-    Rule { field: "provision_fallback", from: &[("cluster", "provision_fallback")], default: Fallback::Str("http") },
-    Rule { field: "unmanaged_bmc_users", from: &[("bmcsetup", "unmanaged_bmc_users")], default: Fallback::Null },
-    Rule { field: "prescript", from: &[], default: Fallback::Str("") },
-    Rule { field: "partscript", from: &[], default: Fallback::Str("") },
-    Rule { field: "postscript", from: &[], default: Fallback::Str("") },
-    Rule { field: "osimagetag", from: &[], default: Fallback::Str("default") },
+    Rule {
+        field: "setupbmc",
+        from: &[],
+        default: Fallback::Bool(false),
+    },
+    Rule {
+        field: "netboot",
+        from: &[],
+        default: Fallback::Bool(true),
+    },
+    Rule {
+        field: "bootmenu",
+        from: &[],
+        default: Fallback::Bool(false),
+    },
+    Rule {
+        field: "kerneloptions",
+        from: &[("osimage", "kerneloptions")],
+        default: Fallback::Null,
+    },
+    Rule {
+        field: "ipxe_kernel",
+        from: &[],
+        default: Fallback::Str("default"),
+    },
+    Rule {
+        field: "provision_interface",
+        from: &[],
+        default: Fallback::Str("BOOTIF"),
+    },
+    Rule {
+        field: "provision_method",
+        from: &[("cluster", "provision_method")],
+        default: Fallback::Str("torrent"),
+    },
+    Rule {
+        field: "provision_fallback",
+        from: &[("cluster", "provision_fallback")],
+        default: Fallback::Str("http"),
+    },
+    Rule {
+        field: "unmanaged_bmc_users",
+        from: &[("bmcsetup", "unmanaged_bmc_users")],
+        default: Fallback::Null,
+    },
+    Rule {
+        field: "prescript",
+        from: &[],
+        default: Fallback::Str(""),
+    },
+    Rule {
+        field: "partscript",
+        from: &[],
+        default: Fallback::Str(""),
+    },
+    Rule {
+        field: "postscript",
+        from: &[],
+        default: Fallback::Str(""),
+    },
+    Rule {
+        field: "osimagetag",
+        from: &[],
+        default: Fallback::Str("default"),
+    },
 ];
 
 struct GroupHooks;
@@ -70,7 +134,13 @@ fn find_field(name: &str) -> Option<&'static Field> {
 }
 
 impl Hooks for GroupHooks {
-    fn before_write(&self, ctx: &Ctx, id: Option<i64>, obj: &Map<String, Value>, cols: &mut Columns) -> Result<(), ApiError> {
+    fn before_write(
+        &self,
+        ctx: &Ctx,
+        id: Option<i64>,
+        obj: &Map<String, Value>,
+        cols: &mut Columns,
+    ) -> Result<(), ApiError> {
         // The spec's group examples say `bmcsetup: true` for `setupbmc`.
         if let (Some(v), Some(f)) = (obj.get("bmcsetup"), find_field("setupbmc")) {
             if !obj.contains_key("setupbmc") {
@@ -96,7 +166,13 @@ impl Hooks for GroupHooks {
         Ok(())
     }
 
-    fn after_write(&self, ctx: &Ctx, id: i64, obj: &Map<String, Value>, created: bool) -> Result<(), ApiError> {
+    fn after_write(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        obj: &Map<String, Value>,
+        created: bool,
+    ) -> Result<(), ApiError> {
         set_osimagetag(ctx, "group", id, obj)?;
         let mut alloc = Allocator::default();
         match obj.get("interfaces") {
@@ -122,7 +198,13 @@ impl Hooks for GroupHooks {
         Ok(())
     }
 
-    fn after_clone(&self, ctx: &Ctx, src: i64, dst: i64, obj: &Map<String, Value>) -> Result<(), ApiError> {
+    fn after_clone(
+        &self,
+        ctx: &Ctx,
+        src: i64,
+        dst: i64,
+        obj: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
         ctx.tx.execute(
             "INSERT INTO groupinterface (groupid, interface, networkid, mtu, vlanid, vlan_parent, bond_mode, bond_slaves, dhcp, options)
              SELECT ?2, interface, networkid, mtu, vlanid, vlan_parent, bond_mode, bond_slaves, dhcp, options
@@ -142,23 +224,51 @@ impl Hooks for GroupHooks {
             let more = if users.len() > 10 { ", ..." } else { "" };
             return Err(ApiError::bad(format!(
                 "group '{name}' is in use by {}{more}",
-                users.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+                users
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         Ok(())
     }
 
-    fn render(&self, ctx: &Ctx, res: &Resource, id: Option<i64>) -> Result<Map<String, Value>, ApiError> {
+    fn render(
+        &self,
+        ctx: &Ctx,
+        res: &Resource,
+        id: Option<i64>,
+    ) -> Result<Map<String, Value>, ApiError> {
         let layers = Layers::load(ctx)?;
         let mut ifaces = group_interfaces_json(ctx.tx, id)?;
         let mut out = Map::new();
         for row in fetch_rows(ctx.tx, res, id)? {
             let mut obj = row_json(res, &row);
             obj.insert("osimagetag".into(), layers.tag_name(ctx, "group", row.id)?);
-            let osimage = obj.get("osimage").and_then(Value::as_str).and_then(|n| layers.osimage.get(n));
-            let bmcsetup = obj.get("bmcsetupname").and_then(Value::as_str).and_then(|n| layers.bmcsetup.get(n));
-            merge(&mut obj, "group", RULES, &[("cluster", Some(&layers.cluster)), ("osimage", osimage), ("bmcsetup", bmcsetup)]);
-            obj.insert("interfaces".into(), Value::Array(ifaces.remove(&row.id).unwrap_or_default()));
+            let osimage = obj
+                .get("osimage")
+                .and_then(Value::as_str)
+                .and_then(|n| layers.osimage.get(n));
+            let bmcsetup = obj
+                .get("bmcsetupname")
+                .and_then(Value::as_str)
+                .and_then(|n| layers.bmcsetup.get(n));
+            merge(
+                &mut obj,
+                "group",
+                RULES,
+                &[
+                    ("cluster", Some(&layers.cluster)),
+                    ("osimage", osimage),
+                    ("bmcsetup", bmcsetup),
+                ],
+            );
+            obj.insert(
+                "interfaces".into(),
+                Value::Array(ifaces.remove(&row.id).unwrap_or_default()),
+            );
             out.insert(row.name.clone(), Value::Object(obj));
         }
         Ok(out)
@@ -176,22 +286,40 @@ impl Layers {
     pub fn load(ctx: &Ctx) -> Result<Layers, ApiError> {
         let cluster = cluster::inheritable(ctx.tx)?;
         let mut osimage = std::collections::HashMap::new();
-        let mut stmt = ctx.tx.prepare_cached("SELECT name, kerneloptions FROM osimage")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
+        let mut stmt = ctx
+            .tx
+            .prepare_cached("SELECT name, kerneloptions FROM osimage")?;
+        for row in stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })? {
             let (name, k) = row?;
             let mut m = Map::new();
-            m.insert("kerneloptions".into(), k.map(Value::String).unwrap_or(Value::Null));
+            m.insert(
+                "kerneloptions".into(),
+                k.map(Value::String).unwrap_or(Value::Null),
+            );
             osimage.insert(name, m);
         }
         let mut bmcsetup = std::collections::HashMap::new();
-        let mut stmt = ctx.tx.prepare_cached("SELECT name, unmanaged_bmc_users FROM bmcsetup")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
+        let mut stmt = ctx
+            .tx
+            .prepare_cached("SELECT name, unmanaged_bmc_users FROM bmcsetup")?;
+        for row in stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })? {
             let (name, u) = row?;
             let mut m = Map::new();
-            m.insert("unmanaged_bmc_users".into(), u.map(Value::String).unwrap_or(Value::Null));
+            m.insert(
+                "unmanaged_bmc_users".into(),
+                u.map(Value::String).unwrap_or(Value::Null),
+            );
             bmcsetup.insert(name, m);
         }
-        Ok(Layers { cluster, osimage, bmcsetup })
+        Ok(Layers {
+            cluster,
+            osimage,
+            bmcsetup,
+        })
     }
 
     /// The OS image tag name set on a group or node row, or null.
@@ -209,11 +337,19 @@ impl Layers {
 
 /// Sets `osimagetag` on a group or node: a tag of its (effective) OS image, or
 /// `default`/null for none.
-pub fn set_osimagetag(ctx: &Ctx, table: &str, id: i64, obj: &Map<String, Value>) -> Result<(), ApiError> {
+pub fn set_osimagetag(
+    ctx: &Ctx,
+    table: &str,
+    id: i64,
+    obj: &Map<String, Value>,
+) -> Result<(), ApiError> {
     let Some(v) = obj.get("osimagetag") else {
         // A new OS image makes the old image's tag meaningless.
         if obj.contains_key("osimage") {
-            ctx.tx.execute(&format!("UPDATE \"{table}\" SET osimagetagid = NULL WHERE id = ?1"), [id])?;
+            ctx.tx.execute(
+                &format!("UPDATE \"{table}\" SET osimagetagid = NULL WHERE id = ?1"),
+                [id],
+            )?;
         }
         return Ok(());
     };
@@ -227,10 +363,20 @@ pub fn set_osimagetag(ctx: &Ctx, table: &str, id: i64, obj: &Map<String, Value>)
             } else {
                 "SELECT t.id FROM \"group\" g JOIN osimagetag t ON t.osimageid = g.osimageid WHERE g.id = ?1 AND t.name = ?2"
             };
-            let found: Option<i64> = ctx.tx.query_row(sql, rusqlite::params![id, tag], |r| r.get(0)).optional()?;
-            Some(found.ok_or_else(|| ApiError::bad(format!("osimagetag '{tag}' is not a tag of this {table}'s osimage")))?)
+            let found: Option<i64> = ctx
+                .tx
+                .query_row(sql, rusqlite::params![id, tag], |r| r.get(0))
+                .optional()?;
+            Some(found.ok_or_else(|| {
+                ApiError::bad(format!(
+                    "osimagetag '{tag}' is not a tag of this {table}'s osimage"
+                ))
+            })?)
         }
     };
-    ctx.tx.execute(&format!("UPDATE \"{table}\" SET osimagetagid = ?2 WHERE id = ?1"), rusqlite::params![id, tag_id])?;
+    ctx.tx.execute(
+        &format!("UPDATE \"{table}\" SET osimagetagid = ?2 WHERE id = ?1"),
+        rusqlite::params![id, tag_id],
+    )?;
     Ok(())
 }

@@ -18,12 +18,32 @@ use super::resource::{self, field, to_json, to_sql, Field, Kind};
 use super::{group, node, ApiError, Ctx, Reply};
 use crate::ipam::{ipv4_num, Allocator};
 
-const BOND_MODES: &[&str] =
-    &["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb", "0", "1", "2", "3", "4", "5", "6"];
+const BOND_MODES: &[&str] = &[
+    "balance-rr",
+    "active-backup",
+    "balance-xor",
+    "broadcast",
+    "802.3ad",
+    "balance-tlb",
+    "balance-alb",
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+];
 
 /// Interface columns shared by node and group interfaces.
 static IFACE_FIELDS: &[Field] = &[
-    field("mtu", Kind::Int { min: 68, max: 65535 }),
+    field(
+        "mtu",
+        Kind::Int {
+            min: 68,
+            max: 65535,
+        },
+    ),
     field("vlanid", Kind::Int { min: 1, max: 4094 }),
     field("vlan_parent", Kind::Text),
     field("bond_mode", Kind::Choice(BOND_MODES)),
@@ -32,11 +52,35 @@ static IFACE_FIELDS: &[Field] = &[
 ];
 
 const NODE_KEYS: &[&str] = &[
-    "interface", "newinterfacename", "macaddress", "network", "ipaddress", "ipaddress_ipv6", "dhcp", "force",
-    "mtu", "vlanid", "vlan_parent", "bond_mode", "bond_slaves", "options", "comment",
+    "interface",
+    "newinterfacename",
+    "macaddress",
+    "network",
+    "ipaddress",
+    "ipaddress_ipv6",
+    "dhcp",
+    "force",
+    "mtu",
+    "vlanid",
+    "vlan_parent",
+    "bond_mode",
+    "bond_slaves",
+    "options",
+    "comment",
 ];
-const GROUP_KEYS: &[&str] =
-    &["interface", "newinterfacename", "network", "dhcp", "mtu", "vlanid", "vlan_parent", "bond_mode", "bond_slaves", "options", "comment"];
+const GROUP_KEYS: &[&str] = &[
+    "interface",
+    "newinterfacename",
+    "network",
+    "dhcp",
+    "mtu",
+    "vlanid",
+    "vlan_parent",
+    "bond_mode",
+    "bond_slaves",
+    "options",
+    "comment",
+];
 
 fn empty(v: Option<&Value>) -> bool {
     matches!(v, Some(Value::Null)) || v.and_then(Value::as_str) == Some("")
@@ -45,7 +89,9 @@ fn empty(v: Option<&Value>) -> bool {
 fn validate_iface_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:@".contains(&b));
     if !ok {
         return Err(ApiError::bad(format!("invalid interface name '{name}'")));
     }
@@ -55,22 +101,35 @@ fn validate_iface_name(name: &str) -> Result<(), ApiError> {
 /// `aa:bb:cc:dd:ee:ff` or `aa-bb-...`, any case; answered lower case with colons.
 pub fn normalize_mac(s: &str) -> Result<String, ApiError> {
     let parts: Vec<&str> = s.trim().split([':', '-']).collect();
-    let ok = parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
     if !ok {
         return Err(ApiError::bad(format!("invalid MAC address '{s}'")));
     }
     Ok(parts.join(":").to_ascii_lowercase())
 }
 
-fn entry_objects<'a>(entries: &'a Value, allowed: &[&str]) -> Result<Vec<&'a Map<String, Value>>, ApiError> {
-    let list = entries.as_array().ok_or_else(|| ApiError::bad("interfaces must be a list"))?;
+fn entry_objects<'a>(
+    entries: &'a Value,
+    allowed: &[&str],
+) -> Result<Vec<&'a Map<String, Value>>, ApiError> {
+    let list = entries
+        .as_array()
+        .ok_or_else(|| ApiError::bad("interfaces must be a list"))?;
     let mut out = Vec::new();
     for e in list {
-        let obj = e.as_object().ok_or_else(|| ApiError::bad("each interface must be an object"))?;
+        let obj = e
+            .as_object()
+            .ok_or_else(|| ApiError::bad("each interface must be an object"))?;
         if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(ApiError::bad(format!("unknown interface field '{k}'")));
         }
-        let name = obj.get("interface").and_then(Value::as_str).ok_or_else(|| ApiError::bad("each interface needs an 'interface' name"))?;
+        let name = obj
+            .get("interface")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad("each interface needs an 'interface' name"))?;
         validate_iface_name(name)?;
         out.push(obj);
     }
@@ -78,28 +137,44 @@ fn entry_objects<'a>(entries: &'a Value, allowed: &[&str]) -> Result<Vec<&'a Map
 }
 
 fn network_by_name(tx: &Transaction, name: &str) -> Result<i64, ApiError> {
-    resource::lookup_id(tx, "network", name)?.ok_or_else(|| ApiError::bad(format!("network '{name}' does not exist")))
+    resource::lookup_id(tx, "network", name)?
+        .ok_or_else(|| ApiError::bad(format!("network '{name}' does not exist")))
 }
 
 fn bool_value(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => resource::parse_bool(v).map(Some).ok_or_else(|| ApiError::bad(format!("invalid {key} '{v}': expected true or false"))),
+        Some(v) => resource::parse_bool(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad(format!("invalid {key} '{v}': expected true or false"))),
     }
 }
 
-fn write_columns(tx: &Transaction, table: &str, id: i64, cols: &[(&Field, Sql)]) -> Result<(), ApiError> {
+fn write_columns(
+    tx: &Transaction,
+    table: &str,
+    id: i64,
+    cols: &[(&Field, Sql)],
+) -> Result<(), ApiError> {
     if cols.is_empty() {
         return Ok(());
     }
-    let sets: Vec<String> = cols.iter().enumerate().map(|(i, (f, _))| format!("\"{}\" = ?{}", f.name, i + 2)).collect();
+    let sets: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| format!("\"{}\" = ?{}", f.name, i + 2))
+        .collect();
     let sql = format!("UPDATE {table} SET {} WHERE id = ?1", sets.join(", "));
     let values = std::iter::once(Sql::Integer(id)).chain(cols.iter().map(|(_, v)| v.clone()));
-    tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))?;
+    tx.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 
-fn iface_columns<'f>(tx: &Transaction, obj: &Map<String, Value>) -> Result<Vec<(&'f Field, Sql)>, ApiError>
+fn iface_columns<'f>(
+    tx: &Transaction,
+    obj: &Map<String, Value>,
+) -> Result<Vec<(&'f Field, Sql)>, ApiError>
 where
     'static: 'f,
 {
@@ -125,7 +200,12 @@ fn net_info(tx: &Transaction, id: i64) -> Result<NetInfo, ApiError> {
     )?;
     let (name, v4, v6, pool_dhcp): (String, String, Option<String>, bool) =
         stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    Ok(NetInfo { name, v4: v4.parse().ok(), v6: v6.and_then(|s| s.parse().ok()), pool_dhcp })
+    Ok(NetInfo {
+        name,
+        v4: v4.parse().ok(),
+        v6: v6.and_then(|s| s.parse().ok()),
+        pool_dhcp,
+    })
 }
 
 /// What address an interface should hold in a network.
@@ -136,18 +216,37 @@ enum Want {
 }
 
 /// Points interface `iface` at network `net` with an address.
-fn assign(tx: &Transaction, alloc: &mut Allocator, iface: i64, net: i64, want: Want, dhcp: Option<bool>, force: bool) -> Result<(), ApiError> {
+fn assign(
+    tx: &Transaction,
+    alloc: &mut Allocator,
+    iface: i64,
+    net: i64,
+    want: Want,
+    dhcp: Option<bool>,
+    force: bool,
+) -> Result<(), ApiError> {
     let info = net_info(tx, net)?;
     let current: Option<(i64, Option<String>, Option<i64>)> = tx
-        .prepare_cached("SELECT networkid, ipaddress, dhcp FROM ipaddress WHERE nodeinterfaceid = ?1")?
+        .prepare_cached(
+            "SELECT networkid, ipaddress, dhcp FROM ipaddress WHERE nodeinterfaceid = ?1",
+        )?
         .query_row([iface], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let dhcp = dhcp.or(current.as_ref().and_then(|c| c.2).map(|d| d != 0)).unwrap_or(false);
+    let dhcp = dhcp
+        .or(current.as_ref().and_then(|c| c.2).map(|d| d != 0))
+        .unwrap_or(false);
     let ip: Option<Ipv4Addr> = match want {
         Want::Explicit(ip) => {
-            let v4 = info.v4.ok_or_else(|| ApiError::bad(format!("network '{}' has no IPv4 range", info.name)))?;
-            if !v4.contains(&ip) || (v4.prefix_len() < 31 && (ip == v4.network() || ip == v4.broadcast())) {
-                return Err(ApiError::bad(format!("ipaddress {ip} is not a host address of network '{}' ({v4})", info.name)));
+            let v4 = info.v4.ok_or_else(|| {
+                ApiError::bad(format!("network '{}' has no IPv4 range", info.name))
+            })?;
+            if !v4.contains(&ip)
+                || (v4.prefix_len() < 31 && (ip == v4.network() || ip == v4.broadcast()))
+            {
+                return Err(ApiError::bad(format!(
+                    "ipaddress {ip} is not a host address of network '{}' ({v4})",
+                    info.name
+                )));
             }
             release_conflict(tx, &ip.to_string(), iface, force)?;
             alloc.mark(net, ip);
@@ -157,10 +256,12 @@ fn assign(tx: &Transaction, alloc: &mut Allocator, iface: i64, net: i64, want: W
             Some((cur_net, Some(cur_ip), _)) if *cur_net == net => cur_ip.parse().ok(),
             _ if info.pool_dhcp && dhcp => None,
             _ => {
-                let pool = alloc
-                    .pool(tx, net)?
-                    .ok_or_else(|| ApiError::bad(format!("network '{}' has no IPv4 range", info.name)))?;
-                Some(pool.next().ok_or_else(|| ApiError::bad(format!("network '{}' has no free address left", info.name)))?)
+                let pool = alloc.pool(tx, net)?.ok_or_else(|| {
+                    ApiError::bad(format!("network '{}' has no IPv4 range", info.name))
+                })?;
+                Some(pool.next().ok_or_else(|| {
+                    ApiError::bad(format!("network '{}' has no free address left", info.name))
+                })?)
             }
         },
     };
@@ -184,39 +285,65 @@ fn release_conflict(tx: &Transaction, ip: &str, iface: i64, force: bool) -> Resu
             "SELECT a.nodeinterfaceid, {DEVICE}, dni.interface FROM ipaddress a {DEVICE_JOINS}
              WHERE (a.ipaddress = ?1 OR a.ipaddress_ipv6 = ?1) AND a.nodeinterfaceid IS NOT ?2"
         ))?
-        .query_row(params![ip, iface], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![ip, iface], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let Some((other_iface, device, iface_name)) = holder else {
         return Ok(());
     };
     if force && other_iface.is_some() {
-        tx.execute("UPDATE ipaddress SET ipaddress = NULL, ipnum = NULL WHERE ipaddress = ?1", [ip])?;
-        tx.execute("UPDATE ipaddress SET ipaddress_ipv6 = NULL WHERE ipaddress_ipv6 = ?1", [ip])?;
+        tx.execute(
+            "UPDATE ipaddress SET ipaddress = NULL, ipnum = NULL WHERE ipaddress = ?1",
+            [ip],
+        )?;
+        tx.execute(
+            "UPDATE ipaddress SET ipaddress_ipv6 = NULL WHERE ipaddress_ipv6 = ?1",
+            [ip],
+        )?;
         return Ok(());
     }
-    let on = iface_name.map(|i| format!(" interface {i}")).unwrap_or_default();
-    Err(ApiError::bad(format!("ipaddress {ip} is already in use by {device}{on}")))
+    let on = iface_name
+        .map(|i| format!(" interface {i}"))
+        .unwrap_or_default();
+    Err(ApiError::bad(format!(
+        "ipaddress {ip} is already in use by {device}{on}"
+    )))
 }
 
 fn set_ipv6(tx: &Transaction, iface: i64, value: &Value, force: bool) -> Result<(), ApiError> {
     if empty(Some(value)) {
-        tx.execute("UPDATE ipaddress SET ipaddress_ipv6 = NULL WHERE nodeinterfaceid = ?1", [iface])?;
+        tx.execute(
+            "UPDATE ipaddress SET ipaddress_ipv6 = NULL WHERE nodeinterfaceid = ?1",
+            [iface],
+        )?;
         return Ok(());
     }
-    let s = value.as_str().ok_or_else(|| ApiError::bad("ipaddress_ipv6 must be a string"))?;
+    let s = value
+        .as_str()
+        .ok_or_else(|| ApiError::bad("ipaddress_ipv6 must be a string"))?;
     let ip = match s.parse::<IpAddr>() {
         Ok(IpAddr::V6(ip)) => ip,
         _ => return Err(ApiError::bad(format!("invalid ipaddress_ipv6 '{s}'"))),
     };
-    let net: Option<i64> =
-        tx.prepare_cached("SELECT networkid FROM ipaddress WHERE nodeinterfaceid = ?1")?.query_row([iface], |r| r.get(0)).optional()?;
-    let net = net.ok_or_else(|| ApiError::bad("ipaddress_ipv6 needs the interface to be on a network"))?;
+    let net: Option<i64> = tx
+        .prepare_cached("SELECT networkid FROM ipaddress WHERE nodeinterfaceid = ?1")?
+        .query_row([iface], |r| r.get(0))
+        .optional()?;
+    let net =
+        net.ok_or_else(|| ApiError::bad("ipaddress_ipv6 needs the interface to be on a network"))?;
     let info = net_info(tx, net)?;
     if !info.v6.is_some_and(|n| n.contains(&IpAddr::V6(ip))) {
-        return Err(ApiError::bad(format!("ipaddress_ipv6 {ip} is not inside the IPv6 range of network '{}'", info.name)));
+        return Err(ApiError::bad(format!(
+            "ipaddress_ipv6 {ip} is not inside the IPv6 range of network '{}'",
+            info.name
+        )));
     }
     release_conflict(tx, &ip.to_string(), iface, force)?;
-    tx.execute("UPDATE ipaddress SET ipaddress_ipv6 = ?2 WHERE nodeinterfaceid = ?1", params![iface, ip.to_string()])?;
+    tx.execute(
+        "UPDATE ipaddress SET ipaddress_ipv6 = ?2 WHERE nodeinterfaceid = ?1",
+        params![iface, ip.to_string()],
+    )?;
     Ok(())
 }
 
@@ -230,7 +357,9 @@ fn network_containing(tx: &Transaction, ip: Ipv4Addr) -> Result<i64, ApiError> {
             return Ok(id);
         }
     }
-    Err(ApiError::bad(format!("ipaddress {ip} is not inside any network")))
+    Err(ApiError::bad(format!(
+        "ipaddress {ip} is not inside any network"
+    )))
 }
 
 fn node_iface_id(tx: &Transaction, node: i64, name: &str) -> Result<Option<i64>, ApiError> {
@@ -241,9 +370,17 @@ fn node_iface_id(tx: &Transaction, node: i64, name: &str) -> Result<Option<i64>,
 }
 
 /// Applies a node's `interfaces` list: create or update each entry.
-pub fn apply_node_entries(tx: &Transaction, alloc: &mut Allocator, node: i64, entries: &Value) -> Result<(), ApiError> {
+pub fn apply_node_entries(
+    tx: &Transaction,
+    alloc: &mut Allocator,
+    node: i64,
+    entries: &Value,
+) -> Result<(), ApiError> {
     for obj in entry_objects(entries, NODE_KEYS)? {
-        let name = obj.get("interface").and_then(Value::as_str).unwrap_or_default();
+        let name = obj
+            .get("interface")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let force = bool_value(obj, "force")?.unwrap_or(false);
         let dhcp = bool_value(obj, "dhcp")?;
         let cols = iface_columns(tx, obj)?;
@@ -263,33 +400,46 @@ pub fn apply_node_entries(tx: &Transaction, alloc: &mut Allocator, node: i64, en
                 .query_row(params![mac, existing], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             if let Some((n, i)) = holder {
-                return Err(ApiError::bad(format!("MAC address {mac} is already in use by {n} interface {i}")));
+                return Err(ApiError::bad(format!(
+                    "MAC address {mac} is already in use by {n} interface {i}"
+                )));
             }
         }
         let iface = match existing {
             Some(id) => id,
             None => {
-                tx.prepare_cached("INSERT INTO nodeinterface (nodeid, interface) VALUES (?1, ?2)")?.execute(params![node, name])?;
+                tx.prepare_cached("INSERT INTO nodeinterface (nodeid, interface) VALUES (?1, ?2)")?
+                    .execute(params![node, name])?;
                 tx.last_insert_rowid()
             }
         };
         write_columns(tx, "nodeinterface", iface, &cols)?;
         if let Some(mac) = mac {
-            tx.prepare_cached("UPDATE nodeinterface SET macaddress = ?2 WHERE id = ?1")?.execute(params![iface, mac])?;
+            tx.prepare_cached("UPDATE nodeinterface SET macaddress = ?2 WHERE id = ?1")?
+                .execute(params![iface, mac])?;
         }
         if let Some(new_name) = obj.get("newinterfacename") {
-            let new_name = new_name.as_str().ok_or_else(|| ApiError::bad("newinterfacename must be a string"))?;
+            let new_name = new_name
+                .as_str()
+                .ok_or_else(|| ApiError::bad("newinterfacename must be a string"))?;
             validate_iface_name(new_name)?;
             if node_iface_id(tx, node, new_name)?.is_some() {
-                return Err(ApiError::bad(format!("interface {new_name} already exists")));
+                return Err(ApiError::bad(format!(
+                    "interface {new_name} already exists"
+                )));
             }
-            tx.execute("UPDATE nodeinterface SET interface = ?2 WHERE id = ?1", params![iface, new_name])?;
+            tx.execute(
+                "UPDATE nodeinterface SET interface = ?2 WHERE id = ?1",
+                params![iface, new_name],
+            )?;
         }
 
         // Addressing.
         let ip_given = obj.get("ipaddress").filter(|v| !empty(Some(v)));
         let net_given = obj.get("network");
-        if empty(net_given) || (empty(obj.get("ipaddress")) && net_given.is_none() && obj.contains_key("ipaddress")) {
+        if empty(net_given)
+            || (empty(obj.get("ipaddress")) && net_given.is_none() && obj.contains_key("ipaddress"))
+        {
             tx.execute("DELETE FROM ipaddress WHERE nodeinterfaceid = ?1", [iface])?;
         } else {
             let net = match net_given.and_then(Value::as_str) {
@@ -298,18 +448,30 @@ pub fn apply_node_entries(tx: &Transaction, alloc: &mut Allocator, node: i64, en
             };
             let explicit = match ip_given {
                 Some(v) => {
-                    let s = v.as_str().ok_or_else(|| ApiError::bad("ipaddress must be a string"))?;
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| ApiError::bad("ipaddress must be a string"))?;
                     match s.parse::<IpAddr>() {
                         Ok(IpAddr::V4(ip)) => Some(ip),
-                        Ok(IpAddr::V6(_)) => return Err(ApiError::bad(format!("ipaddress '{s}' is IPv6: use ipaddress_ipv6"))),
+                        Ok(IpAddr::V6(_)) => {
+                            return Err(ApiError::bad(format!(
+                                "ipaddress '{s}' is IPv6: use ipaddress_ipv6"
+                            )))
+                        }
                         Err(_) => return Err(ApiError::bad(format!("invalid ipaddress '{s}'"))),
                     }
                 }
                 None => None,
             };
-            let current_net: Option<i64> =
-                tx.prepare_cached("SELECT networkid FROM ipaddress WHERE nodeinterfaceid = ?1")?.query_row([iface], |r| r.get(0)).optional()?;
-            let group_net = if existing.is_none() && net.is_none() && explicit.is_none() { group_iface_network(tx, node, name)? } else { None };
+            let current_net: Option<i64> = tx
+                .prepare_cached("SELECT networkid FROM ipaddress WHERE nodeinterfaceid = ?1")?
+                .query_row([iface], |r| r.get(0))
+                .optional()?;
+            let group_net = if existing.is_none() && net.is_none() && explicit.is_none() {
+                group_iface_network(tx, node, name)?
+            } else {
+                None
+            };
             let target = match (net, explicit) {
                 (Some(n), _) => Some(n),
                 (None, Some(ip)) => Some(match current_net {
@@ -343,11 +505,19 @@ fn group_iface_network(tx: &Transaction, node: i64, iface: &str) -> Result<Optio
 
 /// Gives node `node` an interface `name` on network `net`, keeping its address
 /// when it already has one there.
-fn ensure_node_iface(tx: &Transaction, alloc: &mut Allocator, node: i64, name: &str, net: Option<i64>, dhcp: Option<bool>) -> Result<(), ApiError> {
+fn ensure_node_iface(
+    tx: &Transaction,
+    alloc: &mut Allocator,
+    node: i64,
+    name: &str,
+    net: Option<i64>,
+    dhcp: Option<bool>,
+) -> Result<(), ApiError> {
     let iface = match node_iface_id(tx, node, name)? {
         Some(id) => id,
         None => {
-            tx.prepare_cached("INSERT INTO nodeinterface (nodeid, interface) VALUES (?1, ?2)")?.execute(params![node, name])?;
+            tx.prepare_cached("INSERT INTO nodeinterface (nodeid, interface) VALUES (?1, ?2)")?
+                .execute(params![node, name])?;
             tx.last_insert_rowid()
         }
     };
@@ -360,15 +530,29 @@ fn ensure_node_iface(tx: &Transaction, alloc: &mut Allocator, node: i64, name: &
 type GroupIface = (String, Option<i64>, Option<bool>);
 
 fn group_ifaces(tx: &Transaction, group: i64) -> Result<Vec<GroupIface>, ApiError> {
-    let mut stmt = tx.prepare_cached("SELECT interface, networkid, dhcp FROM groupinterface WHERE groupid = ?1 ORDER BY id")?;
-    let rows = stmt.query_map([group], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.map(|d| d != 0))))?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT interface, networkid, dhcp FROM groupinterface WHERE groupid = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([group], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get::<_, Option<i64>>(2)?.map(|d| d != 0),
+        ))
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Moves a node from `old` (None on create) to `new`: the new group's interfaces
 /// are created or renumbered only where the node's address does not already fit,
 /// and interfaces that came from the old group alone are removed.
-pub fn regroup(tx: &Transaction, alloc: &mut Allocator, node: i64, old: Option<i64>, new: i64) -> Result<(), ApiError> {
+pub fn regroup(
+    tx: &Transaction,
+    alloc: &mut Allocator,
+    node: i64,
+    old: Option<i64>,
+    new: i64,
+) -> Result<(), ApiError> {
     let new_ifaces = group_ifaces(tx, new)?;
     for (name, net, dhcp) in &new_ifaces {
         ensure_node_iface(tx, alloc, node, name, *net, *dhcp)?;
@@ -376,7 +560,10 @@ pub fn regroup(tx: &Transaction, alloc: &mut Allocator, node: i64, old: Option<i
     if let Some(old) = old.filter(|o| *o != new) {
         for (name, _, _) in group_ifaces(tx, old)? {
             if !new_ifaces.iter().any(|(n, _, _)| *n == name) {
-                tx.execute("DELETE FROM nodeinterface WHERE nodeid = ?1 AND interface = ?2", params![node, name])?;
+                tx.execute(
+                    "DELETE FROM nodeinterface WHERE nodeid = ?1 AND interface = ?2",
+                    params![node, name],
+                )?;
             }
         }
     }
@@ -384,14 +571,41 @@ pub fn regroup(tx: &Transaction, alloc: &mut Allocator, node: i64, old: Option<i
 }
 
 /// Copies a node's interfaces to a clone: same networks, fresh addresses, no MACs.
-pub fn clone_node_ifaces(tx: &Transaction, alloc: &mut Allocator, src: i64, dst: i64) -> Result<(), ApiError> {
+pub fn clone_node_ifaces(
+    tx: &Transaction,
+    alloc: &mut Allocator,
+    src: i64,
+    dst: i64,
+) -> Result<(), ApiError> {
     let mut stmt = tx.prepare_cached(
         "SELECT ni.interface, ni.mtu, ni.vlanid, ni.vlan_parent, ni.bond_mode, ni.bond_slaves, ni.options, a.networkid, a.dhcp
          FROM nodeinterface ni LEFT JOIN ipaddress a ON a.nodeinterfaceid = ni.id WHERE ni.nodeid = ?1 ORDER BY ni.id",
     )?;
-    type Src = (String, Sql, Sql, Sql, Sql, Sql, Sql, Option<i64>, Option<i64>);
+    type Src = (
+        String,
+        Sql,
+        Sql,
+        Sql,
+        Sql,
+        Sql,
+        Sql,
+        Option<i64>,
+        Option<i64>,
+    );
     let rows: Vec<Src> = stmt
-        .query_map([src], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)))?
+        .query_map([src], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })?
         .collect::<Result<_, _>>()?;
     for (name, mtu, vlanid, vlan_parent, bond_mode, bond_slaves, options, net, dhcp) in rows {
         tx.prepare_cached(
@@ -402,32 +616,56 @@ pub fn clone_node_ifaces(tx: &Transaction, alloc: &mut Allocator, src: i64, dst:
         if let Some(net) = net {
             let iface = node_iface_id(tx, dst, &name)?.unwrap_or_default();
             tx.execute("DELETE FROM ipaddress WHERE nodeinterfaceid = ?1", [iface])?;
-            assign(tx, alloc, iface, net, Want::Auto, dhcp.map(|d| d != 0), false)?;
+            assign(
+                tx,
+                alloc,
+                iface,
+                net,
+                Want::Auto,
+                dhcp.map(|d| d != 0),
+                false,
+            )?;
         }
     }
     Ok(())
 }
 
 /// Applies a group's `interfaces` list and carries each change to member nodes.
-pub fn apply_group_entries(tx: &Transaction, alloc: &mut Allocator, group: i64, entries: &Value) -> Result<(), ApiError> {
+pub fn apply_group_entries(
+    tx: &Transaction,
+    alloc: &mut Allocator,
+    group: i64,
+    entries: &Value,
+) -> Result<(), ApiError> {
     for obj in entry_objects(entries, GROUP_KEYS)? {
-        let name = obj.get("interface").and_then(Value::as_str).unwrap_or_default();
+        let name = obj
+            .get("interface")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let cols = iface_columns(tx, obj)?;
         let dhcp = bool_value(obj, "dhcp")?;
         let existing: Option<(i64, Option<i64>)> = tx
-            .prepare_cached("SELECT id, networkid FROM groupinterface WHERE groupid = ?1 AND interface = ?2")?
+            .prepare_cached(
+                "SELECT id, networkid FROM groupinterface WHERE groupid = ?1 AND interface = ?2",
+            )?
             .query_row(params![group, name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let net = match obj.get("network") {
-            Some(v) if !empty(Some(v)) => {
-                Some(network_by_name(tx, v.as_str().ok_or_else(|| ApiError::bad("network must be a string"))?)?)
-            }
+            Some(v) if !empty(Some(v)) => Some(network_by_name(
+                tx,
+                v.as_str()
+                    .ok_or_else(|| ApiError::bad("network must be a string"))?,
+            )?),
             _ => None,
         };
         let (id, changed) = match existing {
             Some((id, old_net)) => (id, net.is_some() && net != old_net),
             None => {
-                let net = net.ok_or_else(|| ApiError::bad(format!("network is required for new group interface {name}")))?;
+                let net = net.ok_or_else(|| {
+                    ApiError::bad(format!(
+                        "network is required for new group interface {name}"
+                    ))
+                })?;
                 tx.prepare_cached("INSERT INTO groupinterface (groupid, interface, networkid) VALUES (?1, ?2, ?3)")?
                     .execute(params![group, name, net])?;
                 (tx.last_insert_rowid(), true)
@@ -435,14 +673,22 @@ pub fn apply_group_entries(tx: &Transaction, alloc: &mut Allocator, group: i64, 
         };
         write_columns(tx, "groupinterface", id, &cols)?;
         if let Some(net) = net {
-            tx.execute("UPDATE groupinterface SET networkid = ?2 WHERE id = ?1", params![id, net])?;
+            tx.execute(
+                "UPDATE groupinterface SET networkid = ?2 WHERE id = ?1",
+                params![id, net],
+            )?;
         }
         if let Some(d) = dhcp {
-            tx.execute("UPDATE groupinterface SET dhcp = ?2 WHERE id = ?1", params![id, d as i64])?;
+            tx.execute(
+                "UPDATE groupinterface SET dhcp = ?2 WHERE id = ?1",
+                params![id, d as i64],
+            )?;
         }
         let mut current_name = name.to_string();
         if let Some(new_name) = obj.get("newinterfacename") {
-            let new_name = new_name.as_str().ok_or_else(|| ApiError::bad("newinterfacename must be a string"))?;
+            let new_name = new_name
+                .as_str()
+                .ok_or_else(|| ApiError::bad("newinterfacename must be a string"))?;
             validate_iface_name(new_name)?;
             let clash: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM groupinterface WHERE groupid = ?1 AND interface = ?2)",
@@ -450,9 +696,14 @@ pub fn apply_group_entries(tx: &Transaction, alloc: &mut Allocator, group: i64, 
                 |r| r.get(0),
             )?;
             if clash {
-                return Err(ApiError::bad(format!("interface {new_name} already exists")));
+                return Err(ApiError::bad(format!(
+                    "interface {new_name} already exists"
+                )));
             }
-            tx.execute("UPDATE groupinterface SET interface = ?2 WHERE id = ?1", params![id, new_name])?;
+            tx.execute(
+                "UPDATE groupinterface SET interface = ?2 WHERE id = ?1",
+                params![id, new_name],
+            )?;
             tx.execute(
                 "UPDATE OR IGNORE nodeinterface SET interface = ?2
                  WHERE interface = ?3 AND nodeid IN (SELECT id FROM node WHERE groupid = ?1)",
@@ -461,7 +712,11 @@ pub fn apply_group_entries(tx: &Transaction, alloc: &mut Allocator, group: i64, 
             current_name = new_name.to_string();
         }
         if changed {
-            let net: Option<i64> = tx.query_row("SELECT networkid FROM groupinterface WHERE id = ?1", [id], |r| r.get(0))?;
+            let net: Option<i64> = tx.query_row(
+                "SELECT networkid FROM groupinterface WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
             let members: Vec<i64> = tx
                 .prepare_cached("SELECT id FROM node WHERE groupid = ?1 ORDER BY name")?
                 .query_map([group], |r| r.get(0))?
@@ -475,8 +730,15 @@ pub fn apply_group_entries(tx: &Transaction, alloc: &mut Allocator, group: i64, 
 }
 
 /// Interfaces of one node or all nodes, keyed by node id, as the API shows them.
-pub fn node_interfaces_json(tx: &Transaction, node: Option<i64>) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
-    let filter = if node.is_some() { "WHERE ni.nodeid = ?1" } else { "" };
+pub fn node_interfaces_json(
+    tx: &Transaction,
+    node: Option<i64>,
+) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
+    let filter = if node.is_some() {
+        "WHERE ni.nodeid = ?1"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT ni.nodeid, ni.interface, ni.macaddress, a.ipaddress, a.ipaddress_ipv6, n.name, a.dhcp,
                 ni.mtu, ni.vlanid, ni.vlan_parent, ni.bond_mode, ni.bond_slaves, ni.options
@@ -495,7 +757,10 @@ pub fn node_interfaces_json(tx: &Transaction, node: Option<i64>) -> Result<HashM
                 obj.insert(key.into(), to_json(Kind::Text, &v));
             }
         }
-        obj.insert("dhcp".into(), Value::Bool(r.get::<_, Option<i64>>(6)?.unwrap_or(0) != 0));
+        obj.insert(
+            "dhcp".into(),
+            Value::Bool(r.get::<_, Option<i64>>(6)?.unwrap_or(0) != 0),
+        );
         for (idx, f) in IFACE_FIELDS.iter().enumerate() {
             let v: Sql = r.get(7 + idx)?;
             if v != Sql::Null {
@@ -515,8 +780,15 @@ pub fn node_interfaces_json(tx: &Transaction, node: Option<i64>) -> Result<HashM
 }
 
 /// Interfaces of one group or all groups, keyed by group id.
-pub fn group_interfaces_json(tx: &Transaction, group: Option<i64>) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
-    let filter = if group.is_some() { "WHERE gi.groupid = ?1" } else { "" };
+pub fn group_interfaces_json(
+    tx: &Transaction,
+    group: Option<i64>,
+) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
+    let filter = if group.is_some() {
+        "WHERE gi.groupid = ?1"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT gi.groupid, gi.interface, n.name, gi.dhcp, gi.mtu, gi.vlanid, gi.vlan_parent, gi.bond_mode, gi.bond_slaves, gi.options
          FROM groupinterface gi LEFT JOIN network n ON n.id = gi.networkid {filter} ORDER BY gi.groupid, gi.id"
@@ -552,22 +824,34 @@ pub fn group_interfaces_json(tx: &Transaction, group: Option<i64>) -> Result<Has
 // The interface routes, for nodes and groups alike.
 
 /// Which owner the interface routes are about.
+type IfaceLister = fn(&Transaction, Option<i64>) -> Result<HashMap<i64, Vec<Value>>, ApiError>;
+
 struct Owner {
     res: &'static resource::Resource,
-    list: fn(&Transaction, Option<i64>) -> Result<HashMap<i64, Vec<Value>>, ApiError>,
+    list: IfaceLister,
     table: &'static str,
     owner_column: &'static str,
 }
 
-const NODE_OWNER: Owner =
-    Owner { res: &node::NODE, list: node_interfaces_json, table: "nodeinterface", owner_column: "nodeid" };
-const GROUP_OWNER: Owner =
-    Owner { res: &group::GROUP, list: group_interfaces_json, table: "groupinterface", owner_column: "groupid" };
+const NODE_OWNER: Owner = Owner {
+    res: &node::NODE,
+    list: node_interfaces_json,
+    table: "nodeinterface",
+    owner_column: "nodeid",
+};
+const GROUP_OWNER: Owner = Owner {
+    res: &group::GROUP,
+    list: group_interfaces_json,
+    table: "groupinterface",
+    owner_column: "groupid",
+};
 
 fn list(owner: &Owner, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = resource::require_id(ctx.tx, owner.res, &name)?;
-    let ifaces = (owner.list)(ctx.tx, Some(id))?.remove(&id).unwrap_or_default();
+    let ifaces = (owner.list)(ctx.tx, Some(id))?
+        .remove(&id)
+        .unwrap_or_default();
     Reply::ok(json!({ "config": { owner.res.kind: { name: { "interfaces": ifaces } } } }))
 }
 
@@ -582,7 +866,10 @@ fn show(owner: &Owner, ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .filter(|v| v.get("interface").and_then(Value::as_str) == Some(iface.as_str()))
         .collect();
     if found.is_empty() {
-        return Err(ApiError::not_found(format!("{} '{name}' has no interface '{iface}'", owner.res.kind)));
+        return Err(ApiError::not_found(format!(
+            "{} '{name}' has no interface '{iface}'",
+            owner.res.kind
+        )));
     }
     Reply::ok(json!({ "config": { owner.res.kind: { name: { "interfaces": found } } } }))
 }
@@ -592,11 +879,17 @@ fn delete(owner: &Owner, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let iface = ctx.param(1).to_string();
     let id = resource::require_id(ctx.tx, owner.res, &name)?;
     let removed = ctx.tx.execute(
-        &format!("DELETE FROM {} WHERE {} = ?1 AND interface = ?2", owner.table, owner.owner_column),
+        &format!(
+            "DELETE FROM {} WHERE {} = ?1 AND interface = ?2",
+            owner.table, owner.owner_column
+        ),
         params![id, iface],
     )?;
     if removed == 0 {
-        return Err(ApiError::not_found(format!("{} '{name}' has no interface '{iface}'", owner.res.kind)));
+        return Err(ApiError::not_found(format!(
+            "{} '{name}' has no interface '{iface}'",
+            owner.res.kind
+        )));
     }
     if owner.table == "groupinterface" {
         ctx.tx.execute(
@@ -612,9 +905,13 @@ fn update(owner: &Owner, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let id = resource::require_id(ctx.tx, owner.res, &name)?;
     let obj = ctx.config_object(owner.res.kind, &name)?;
     if let Some(k) = obj.keys().find(|k| *k != "interfaces") {
-        return Err(ApiError::bad(format!("unexpected field '{k}': only 'interfaces' is accepted here")));
+        return Err(ApiError::bad(format!(
+            "unexpected field '{k}': only 'interfaces' is accepted here"
+        )));
     }
-    let entries = obj.get("interfaces").ok_or_else(|| ApiError::bad("interfaces is required"))?;
+    let entries = obj
+        .get("interfaces")
+        .ok_or_else(|| ApiError::bad("interfaces is required"))?;
     let mut alloc = Allocator::default();
     if owner.table == "groupinterface" {
         apply_group_entries(ctx.tx, &mut alloc, id, entries)?;
@@ -655,8 +952,18 @@ mod tests {
 
     #[test]
     fn macs() {
-        assert_eq!(normalize_mac("AA-BB-cc-00-01-F4").unwrap(), "aa:bb:cc:00:01:f4");
-        for bad in ["", "aa:bb", "zz:bb:cc:dd:ee:ff", "aabb.ccdd.eeff", "aa:bb:cc:dd:ee:ff:00", "a:bb:cc:dd:ee:fff"] {
+        assert_eq!(
+            normalize_mac("AA-BB-cc-00-01-F4").unwrap(),
+            "aa:bb:cc:00:01:f4"
+        );
+        for bad in [
+            "",
+            "aa:bb",
+            "zz:bb:cc:dd:ee:ff",
+            "aabb.ccdd.eeff",
+            "aa:bb:cc:dd:ee:ff:00",
+            "a:bb:cc:dd:ee:fff",
+        ] {
             assert!(normalize_mac(bad).is_err(), "{bad}");
         }
     }

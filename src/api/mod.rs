@@ -54,12 +54,10 @@ impl Worker {
 pub struct Ctx<'a> {
     pub tx: &'a Transaction<'a>,
     pub app: &'a App,
-    pub req: &'a Incoming,
     /// Decoded `{name}` segments of the route, in order.
     pub params: Vec<String>,
     /// The parsed JSON body of a POST.
     pub body: Option<Value>,
-    pub token: Option<auth::Claims>,
 }
 
 impl Ctx<'_> {
@@ -69,22 +67,27 @@ impl Ctx<'_> {
 
     /// The object at `config.<kind>`, required for every POST.
     pub fn config_section(&self, kind: &str) -> Result<&Value, ApiError> {
-        let body = self.body.as_ref().ok_or_else(|| ApiError::bad("request body is empty; JSON expected"))?;
+        let body = self
+            .body
+            .as_ref()
+            .ok_or_else(|| ApiError::bad("request body is empty; JSON expected"))?;
         let config = body
             .as_object()
-            .and_then(|o| {
-                if o.len() == 1 {
-                    o.get("config")
-                } else {
-                    None
-                }
-            })
+            .and_then(|o| if o.len() == 1 { o.get("config") } else { None })
             .and_then(Value::as_object)
-            .ok_or_else(|| ApiError::bad(format!("request body must be {{\"config\": {{\"{kind}\": ...}}}}")))?;
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "request body must be {{\"config\": {{\"{kind}\": ...}}}}"
+                ))
+            })?;
         if let Some(other) = config.keys().find(|k| *k != kind) {
-            return Err(ApiError::bad(format!("unexpected key 'config.{other}': expected 'config.{kind}'")));
+            return Err(ApiError::bad(format!(
+                "unexpected key 'config.{other}': expected 'config.{kind}'"
+            )));
         }
-        config.get(kind).ok_or_else(|| ApiError::bad(format!("missing 'config.{kind}' in request body")))
+        config
+            .get(kind)
+            .ok_or_else(|| ApiError::bad(format!("missing 'config.{kind}' in request body")))
     }
 
     /// The object at `config.<kind>.<name>`, the envelope of every named POST.
@@ -100,7 +103,9 @@ impl Ctx<'_> {
         }
         section
             .get(name)
-            .ok_or_else(|| ApiError::bad(format!("missing 'config.{kind}.{name}' in request body")))?
+            .ok_or_else(|| {
+                ApiError::bad(format!("missing 'config.{kind}.{name}' in request body"))
+            })?
             .as_object()
             .ok_or_else(|| ApiError::bad(format!("'config.{kind}.{name}' must be an object")))
     }
@@ -135,7 +140,10 @@ impl fmt::Display for ApiError {
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> ApiError {
         if let rusqlite::Error::SqliteFailure(err, _) = &e {
-            if matches!(err.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) {
+            if matches!(
+                err.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) {
                 return ApiError::Unavailable("database is busy, try again".into());
             }
         }
@@ -148,7 +156,6 @@ pub enum Reply {
     Json(u16, Value),
     /// 204, no body.
     Empty,
-    Text(u16, &'static str, String),
 }
 
 impl Reply {
@@ -189,7 +196,11 @@ fn reply_for_error(e: ApiError) -> Outgoing {
 
 /// Runs one request to completion. The transaction commits only on success.
 pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
-    let method = if req.method == Method::Head { Method::Get } else { req.method };
+    let method = if req.method == Method::Head {
+        Method::Get
+    } else {
+        req.method
+    };
     let Some(segments) = routes::split_path(&req.path) else {
         return error_reply(400, "malformed percent-encoding in the URL path");
     };
@@ -198,10 +209,9 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         routes::Found::WrongMethod => return error_reply(405, "method not allowed on this path"),
         routes::Found::None => return error_reply(404, &format!("no such endpoint: {}", req.path)),
     };
-    let token = match auth::check(&worker.app, req, route.auth) {
-        Ok(t) => t,
-        Err(e) => return reply_for_error(e),
-    };
+    if let Err(e) = auth::check(&worker.app, req, route.auth) {
+        return reply_for_error(e);
+    }
     let body = if method == Method::Post {
         if req.body.iter().all(u8::is_ascii_whitespace) {
             None
@@ -214,13 +224,22 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
     } else {
         None
     };
-    let behavior = if route.write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
+    let behavior = if route.write {
+        TransactionBehavior::Immediate
+    } else {
+        TransactionBehavior::Deferred
+    };
     let app = worker.app.clone();
     let tx = match worker.db.transaction_with_behavior(behavior) {
         Ok(tx) => tx,
         Err(e) => return reply_for_error(e.into()),
     };
-    let mut ctx = Ctx { tx: &tx, app: &app, req, params, body, token };
+    let mut ctx = Ctx {
+        tx: &tx,
+        app: &app,
+        params,
+        body,
+    };
     let result = routes::run(route, &mut ctx);
     drop(ctx);
     let result = match result {
@@ -234,12 +253,12 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
             body: Body::Bytes(serde_json::to_vec(&v).unwrap_or_default()),
             headers: Vec::new(),
         },
-        Ok(Reply::Empty) => {
-            Outgoing { status: 204, content_type: "application/json", body: Body::Bytes(Vec::new()), headers: Vec::new() }
-        }
-        Ok(Reply::Text(status, content_type, text)) => {
-            Outgoing { status, content_type, body: Body::Bytes(text.into_bytes()), headers: Vec::new() }
-        }
+        Ok(Reply::Empty) => Outgoing {
+            status: 204,
+            content_type: "application/json",
+            body: Body::Bytes(Vec::new()),
+            headers: Vec::new(),
+        },
         Err(e) => reply_for_error(e),
     }
 }

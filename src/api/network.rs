@@ -8,7 +8,7 @@ use ipnet::{IpNet, Ipv4Net};
 use rusqlite::types::Value as Sql;
 use serde_json::{json, Map, Value};
 
-use super::resource::{self, field, fetch_rows, row_json, Columns, Field, Hooks, Kind, Resource};
+use super::resource::{self, fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource};
 use super::{ApiError, Ctx, Reply};
 use crate::ipam::Pool;
 
@@ -47,7 +47,11 @@ static FIELDS: &[Field] = &[
 struct NetworkHooks;
 
 /// The state of a network after a write: stored values overlaid with the new ones.
-fn merged(ctx: &Ctx, id: Option<i64>, cols: &Columns) -> Result<HashMap<&'static str, Sql>, ApiError> {
+fn merged(
+    ctx: &Ctx,
+    id: Option<i64>,
+    cols: &Columns,
+) -> Result<HashMap<&'static str, Sql>, ApiError> {
     let mut state: HashMap<&'static str, Sql> = HashMap::new();
     if let Some(id) = id {
         if let Some(row) = fetch_rows(ctx.tx, &NETWORK, Some(id))?.into_iter().next() {
@@ -78,44 +82,80 @@ fn set_default(cols: &mut Columns, state: &HashMap<&'static str, Sql>, name: &st
 }
 
 impl Hooks for NetworkHooks {
-    fn before_write(&self, ctx: &Ctx, id: Option<i64>, _obj: &Map<String, Value>, cols: &mut Columns) -> Result<(), ApiError> {
+    fn before_write(
+        &self,
+        ctx: &Ctx,
+        id: Option<i64>,
+        _obj: &Map<String, Value>,
+        cols: &mut Columns,
+    ) -> Result<(), ApiError> {
         let state = merged(ctx, id, cols)?;
-        let cidr = text(&state, "network")
-            .ok_or_else(|| ApiError::bad("network is required: the IPv4 network in CIDR notation, like 10.141.0.0/16"))?;
-        let net: Ipv4Net = cidr
-            .parse()
-            .map_err(|_| ApiError::bad(format!("invalid network '{cidr}': an IPv4 network in CIDR notation is expected")))?;
+        let cidr = text(&state, "network").ok_or_else(|| {
+            ApiError::bad(
+                "network is required: the IPv4 network in CIDR notation, like 10.141.0.0/16",
+            )
+        })?;
+        let net: Ipv4Net = cidr.parse().map_err(|_| {
+            ApiError::bad(format!(
+                "invalid network '{cidr}': an IPv4 network in CIDR notation is expected"
+            ))
+        })?;
         let net6 = match text(&state, "network_ipv6") {
             Some(s) => match s.parse::<IpNet>() {
                 Ok(IpNet::V6(n)) => Some(n),
-                _ => return Err(ApiError::bad(format!("invalid network_ipv6 '{s}': an IPv6 network is expected"))),
+                _ => {
+                    return Err(ApiError::bad(format!(
+                        "invalid network_ipv6 '{s}': an IPv6 network is expected"
+                    )))
+                }
             },
             None => None,
         };
-        for key in ["gateway", "nameserver_ip", "ntp_server", "dhcp_range_begin", "dhcp_range_end"] {
+        for key in [
+            "gateway",
+            "nameserver_ip",
+            "ntp_server",
+            "dhcp_range_begin",
+            "dhcp_range_end",
+        ] {
             if let Some(s) = text(&state, key) {
                 let ok = matches!(s.parse::<IpAddr>(), Ok(IpAddr::V4(ip)) if net.contains(&ip));
                 if !ok {
-                    return Err(ApiError::bad(format!("{key} '{s}' is not inside network {net}")));
+                    return Err(ApiError::bad(format!(
+                        "{key} '{s}' is not inside network {net}"
+                    )));
                 }
             }
         }
-        for key in ["gateway_ipv6", "nameserver_ip_ipv6", "dhcp_range_begin_ipv6", "dhcp_range_end_ipv6"] {
+        for key in [
+            "gateway_ipv6",
+            "nameserver_ip_ipv6",
+            "dhcp_range_begin_ipv6",
+            "dhcp_range_end_ipv6",
+        ] {
             if let Some(s) = text(&state, key) {
                 let ok = matches!((s.parse::<IpAddr>(), net6), (Ok(IpAddr::V6(ip)), Some(n)) if n.contains(&ip));
                 if !ok {
-                    return Err(ApiError::bad(format!("{key} '{s}' is not inside network_ipv6")));
+                    return Err(ApiError::bad(format!(
+                        "{key} '{s}' is not inside network_ipv6"
+                    )));
                 }
             }
         }
         if matches!(state.get("dhcp"), Some(Sql::Integer(1))) {
-            let begin = text(&state, "dhcp_range_begin")
-                .ok_or_else(|| ApiError::bad("dhcp_range_begin is required when dhcp is enabled"))?;
+            let begin = text(&state, "dhcp_range_begin").ok_or_else(|| {
+                ApiError::bad("dhcp_range_begin is required when dhcp is enabled")
+            })?;
             let end = text(&state, "dhcp_range_end")
                 .ok_or_else(|| ApiError::bad("dhcp_range_end is required when dhcp is enabled"))?;
-            let (b, e): (Ipv4Addr, Ipv4Addr) = (begin.parse().unwrap_or(net.network()), end.parse().unwrap_or(net.network()));
+            let (b, e): (Ipv4Addr, Ipv4Addr) = (
+                begin.parse().unwrap_or(net.network()),
+                end.parse().unwrap_or(net.network()),
+            );
             if b > e {
-                return Err(ApiError::bad(format!("dhcp_range_begin {b} is after dhcp_range_end {e}")));
+                return Err(ApiError::bad(format!(
+                    "dhcp_range_begin {b} is after dhcp_range_end {e}"
+                )));
             }
             if let Some(id) = id {
                 let holder: Option<(String, String)> = {
@@ -137,13 +177,19 @@ impl Hooks for NetworkHooks {
             }
         }
         // Networks may not overlap: an address must belong to one network.
-        let mut stmt = ctx.tx.prepare_cached("SELECT name, network FROM network WHERE id != ?1")?;
-        let others = stmt.query_map([id.unwrap_or(-1)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = ctx
+            .tx
+            .prepare_cached("SELECT name, network FROM network WHERE id != ?1")?;
+        let others = stmt.query_map([id.unwrap_or(-1)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
         for other in others {
             let (name, other_cidr) = other?;
             if let Ok(o) = other_cidr.parse::<Ipv4Net>() {
                 if o.contains(&net.network()) || net.contains(&o.network()) {
-                    return Err(ApiError::bad(format!("network {net} overlaps network '{name}' ({o})")));
+                    return Err(ApiError::bad(format!(
+                        "network {net} overlaps network '{name}' ({o})"
+                    )));
                 }
             }
         }
@@ -153,8 +199,11 @@ impl Hooks for NetworkHooks {
                 "SELECT a.ipaddress, {DEVICE} FROM ipaddress a {DEVICE_JOINS}
                  WHERE a.networkid = ?1 AND a.ipnum IS NOT NULL AND (a.ipnum < ?2 OR a.ipnum > ?3) LIMIT 1"
             ))?;
-            let mut rows =
-                stmt.query(rusqlite::params![id, u32::from(net.network()), u32::from(net.broadcast())])?;
+            let mut rows = stmt.query(rusqlite::params![
+                id,
+                u32::from(net.network()),
+                u32::from(net.broadcast())
+            ])?;
             if let Some(r) = rows.next()? {
                 let (ip, device): (String, String) = (r.get(0)?, r.get(1)?);
                 return Err(ApiError::bad(format!(
@@ -167,7 +216,11 @@ impl Hooks for NetworkHooks {
             set_default(cols, &state, "type", Sql::Text("ethernet".into()));
             set_default(cols, &state, "dhcp", Sql::Integer(0));
             set_default(cols, &state, "dhcp_nodes_in_pool", Sql::Integer(0));
-            let metric = if text(&state, "zone") == Some("external") { 100 } else { 101 };
+            let metric = if text(&state, "zone") == Some("external") {
+                100
+            } else {
+                101
+            };
             set_default(cols, &state, "gateway_metric", Sql::Integer(metric));
         }
         Ok(())
@@ -189,17 +242,31 @@ impl Hooks for NetworkHooks {
             users.push(d?);
         }
         if !users.is_empty() {
-            return Err(ApiError::bad(format!("network '{name}' is in use by {}", users.join(", "))));
+            return Err(ApiError::bad(format!(
+                "network '{name}' is in use by {}",
+                users.join(", ")
+            )));
         }
         Ok(())
     }
 
-    fn render(&self, ctx: &Ctx, res: &Resource, id: Option<i64>) -> Result<Map<String, Value>, ApiError> {
+    fn render(
+        &self,
+        ctx: &Ctx,
+        res: &Resource,
+        id: Option<i64>,
+    ) -> Result<Map<String, Value>, ApiError> {
         let mut out = Map::new();
         for row in fetch_rows(ctx.tx, res, id)? {
             let mut obj = row_json(res, &row);
             if obj.get("dhcp") != Some(&Value::Bool(true)) {
-                for key in ["dhcp_range_begin", "dhcp_range_end", "dhcp_range_begin_ipv6", "dhcp_range_end_ipv6", "dhcp_nodes_in_pool"] {
+                for key in [
+                    "dhcp_range_begin",
+                    "dhcp_range_end",
+                    "dhcp_range_begin_ipv6",
+                    "dhcp_range_end_ipv6",
+                    "dhcp_nodes_in_pool",
+                ] {
                     obj.remove(key);
                 }
             }
@@ -231,7 +298,8 @@ pub fn members(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     ))?;
     let taken: Vec<Value> = stmt
         .query_map([id], |r| {
-            let mut entry = json!({ "ipaddress": r.get::<_, String>(0)?, "device": r.get::<_, String>(1)? });
+            let mut entry =
+                json!({ "ipaddress": r.get::<_, String>(0)?, "device": r.get::<_, String>(1)? });
             if let Some(iface) = r.get::<_, Option<String>>(2)? {
                 entry["interface"] = Value::String(iface);
             }
@@ -245,8 +313,11 @@ pub fn members(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub fn next_free_ip(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = network_id(ctx, &name)?;
-    let mut pool = Pool::load(ctx.tx, id)?.ok_or_else(|| ApiError::not_found(format!("network '{name}' has no IPv4 range")))?;
-    let ip = pool.peek().ok_or_else(|| ApiError::not_found(format!("network '{name}' has no free address left")))?;
+    let mut pool = Pool::load(ctx.tx, id)?
+        .ok_or_else(|| ApiError::not_found(format!("network '{name}' has no IPv4 range")))?;
+    let ip = pool
+        .peek()
+        .ok_or_else(|| ApiError::not_found(format!("network '{name}' has no free address left")))?;
     Reply::ok(json!({ "config": { "network": { name: { "nextip": ip.to_string() } } } }))
 }
 
@@ -254,11 +325,17 @@ pub fn next_free_ip(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub fn ip_status(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let raw = ctx.param(1).to_string();
-    let ip: Ipv4Addr = raw.parse().map_err(|_| ApiError::bad(format!("invalid IP address '{raw}'")))?;
+    let ip: Ipv4Addr = raw
+        .parse()
+        .map_err(|_| ApiError::bad(format!("invalid IP address '{raw}'")))?;
     let id = network_id(ctx, &name)?;
-    let pool = Pool::load(ctx.tx, id)?.ok_or_else(|| ApiError::not_found(format!("network '{name}' has no IPv4 range")))?;
+    let pool = Pool::load(ctx.tx, id)?
+        .ok_or_else(|| ApiError::not_found(format!("network '{name}' has no IPv4 range")))?;
     if !pool.net.contains(&ip) {
-        return Err(ApiError::not_found(format!("{ip} is not inside network '{name}' ({})", pool.net)));
+        return Err(ApiError::not_found(format!(
+            "{ip} is not inside network '{name}' ({})",
+            pool.net
+        )));
     }
     let status = if pool.is_free(ip) { "free" } else { "taken" };
     Reply::ok(json!({ "config": { "network": { ip.to_string(): { "status": status } } } }))

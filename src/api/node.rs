@@ -24,12 +24,42 @@ pub static NODE: Resource = Resource {
 };
 
 static FIELDS: &[Field] = &[
-    field("group", Kind::Ref { table: "group", column: "groupid" }),
-    field("osimage", Kind::Ref { table: "osimage", column: "osimageid" }),
-    field("bmcsetup", Kind::Ref { table: "bmcsetup", column: "bmcsetupid" }),
-    field("switch", Kind::Ref { table: "switch", column: "switchid" }),
+    field(
+        "group",
+        Kind::Ref {
+            table: "group",
+            column: "groupid",
+        },
+    ),
+    field(
+        "osimage",
+        Kind::Ref {
+            table: "osimage",
+            column: "osimageid",
+        },
+    ),
+    field(
+        "bmcsetup",
+        Kind::Ref {
+            table: "bmcsetup",
+            column: "bmcsetupid",
+        },
+    ),
+    field(
+        "switch",
+        Kind::Ref {
+            table: "switch",
+            column: "switchid",
+        },
+    ),
     field("switchport", Kind::Text),
-    field("cloud", Kind::Ref { table: "cloud", column: "cloudid" }),
+    field(
+        "cloud",
+        Kind::Ref {
+            table: "cloud",
+            column: "cloudid",
+        },
+    ),
     field("service", Kind::Bool),
     field("setupbmc", Kind::Bool),
     field("netboot", Kind::Bool),
@@ -57,39 +87,100 @@ static FIELDS: &[Field] = &[
 
 /// What a node inherits when it sets nothing itself, and from where.
 static RULES: &[Rule] = &[
-    Rule { field: "osimage", from: &[("group", "osimage")], default: Fallback::Null },
-    Rule { field: "osimagetag", from: &[("group", "osimagetag")], default: Fallback::Str("default") },
-    Rule { field: "bmcsetup", from: &[("group", "bmcsetupname")], default: Fallback::Null },
-    Rule { field: "setupbmc", from: &[("group", "setupbmc")], default: Fallback::Bool(false) },
-    Rule { field: "netboot", from: &[("group", "netboot")], default: Fallback::Bool(true) },
-    Rule { field: "bootmenu", from: &[("group", "bootmenu")], default: Fallback::Bool(false) },
-    Rule { field: "roles", from: &[("group", "roles")], default: Fallback::Null },
-    Rule { field: "scripts", from: &[("group", "scripts")], default: Fallback::Null },
+    Rule {
+        field: "osimage",
+        from: &[("group", "osimage")],
+        default: Fallback::Null,
+    },
+    Rule {
+        field: "osimagetag",
+        from: &[("group", "osimagetag")],
+        default: Fallback::Str("default"),
+    },
+    Rule {
+        field: "bmcsetup",
+        from: &[("group", "bmcsetupname")],
+        default: Fallback::Null,
+    },
+    Rule {
+        field: "setupbmc",
+        from: &[("group", "setupbmc")],
+        default: Fallback::Bool(false),
+    },
+    Rule {
+        field: "netboot",
+        from: &[("group", "netboot")],
+        default: Fallback::Bool(true),
+    },
+    Rule {
+        field: "bootmenu",
+        from: &[("group", "bootmenu")],
+        default: Fallback::Bool(false),
+    },
+    Rule {
+        field: "roles",
+        from: &[("group", "roles")],
+        default: Fallback::Null,
+    },
+    Rule {
+        field: "scripts",
+        from: &[("group", "scripts")],
+        default: Fallback::Null,
+    },
     Rule {
         field: "kerneloptions",
         from: &[("group", "kerneloptions"), ("osimage", "kerneloptions")],
         default: Fallback::Null,
     },
-    Rule { field: "ipxe_kernel", from: &[("group", "ipxe_kernel")], default: Fallback::Str("default") },
-    Rule { field: "provision_interface", from: &[("group", "provision_interface")], default: Fallback::Str("BOOTIF") },
+    Rule {
+        field: "ipxe_kernel",
+        from: &[("group", "ipxe_kernel")],
+        default: Fallback::Str("default"),
+    },
+    Rule {
+        field: "provision_interface",
+        from: &[("group", "provision_interface")],
+        default: Fallback::Str("BOOTIF"),
+    },
     Rule {
         field: "provision_method",
-        from: &[("group", "provision_method"), ("cluster", "provision_method")],
+        from: &[
+            ("group", "provision_method"),
+            ("cluster", "provision_method"),
+        ],
         default: Fallback::Str("torrent"),
     },
     Rule {
         field: "provision_fallback",
-        from: &[("group", "provision_fallback"), ("cluster", "provision_fallback")],
+        from: &[
+            ("group", "provision_fallback"),
+            ("cluster", "provision_fallback"),
+        ],
         default: Fallback::Str("http"),
     },
     Rule {
         field: "unmanaged_bmc_users",
-        from: &[("group", "unmanaged_bmc_users"), ("bmcsetup", "unmanaged_bmc_users")],
+        from: &[
+            ("group", "unmanaged_bmc_users"),
+            ("bmcsetup", "unmanaged_bmc_users"),
+        ],
         default: Fallback::Null,
     },
-    Rule { field: "prescript", from: &[("group", "prescript")], default: Fallback::Str("") },
-    Rule { field: "partscript", from: &[("group", "partscript")], default: Fallback::Str("") },
-    Rule { field: "postscript", from: &[("group", "postscript")], default: Fallback::Str("") },
+    Rule {
+        field: "prescript",
+        from: &[("group", "prescript")],
+        default: Fallback::Str(""),
+    },
+    Rule {
+        field: "partscript",
+        from: &[("group", "partscript")],
+        default: Fallback::Str(""),
+    },
+    Rule {
+        field: "postscript",
+        from: &[("group", "postscript")],
+        default: Fallback::Str(""),
+    },
 ];
 
 struct NodeHooks;
@@ -99,9 +190,17 @@ fn group_of(cols: &Columns) -> Option<&Sql> {
 }
 
 impl Hooks for NodeHooks {
-    fn before_write(&self, ctx: &Ctx, id: Option<i64>, _obj: &Map<String, Value>, cols: &mut Columns) -> Result<(), ApiError> {
+    fn before_write(
+        &self,
+        ctx: &Ctx,
+        id: Option<i64>,
+        _obj: &Map<String, Value>,
+        cols: &mut Columns,
+    ) -> Result<(), ApiError> {
         match (id, group_of(cols)) {
-            (None, None | Some(Sql::Null)) => Err(ApiError::bad("group is required for a new node")),
+            (None, None | Some(Sql::Null)) => {
+                Err(ApiError::bad("group is required for a new node"))
+            }
             (None, _) => {
                 if !cols.iter().any(|(f, _)| f.name == "service") {
                     if let Some(f) = FIELDS.iter().find(|f| f.name == "service") {
@@ -110,9 +209,13 @@ impl Hooks for NodeHooks {
                 }
                 Ok(())
             }
-            (Some(_), Some(Sql::Null)) => Err(ApiError::bad("group cannot be cleared: every node belongs to a group")),
+            (Some(_), Some(Sql::Null)) => Err(ApiError::bad(
+                "group cannot be cleared: every node belongs to a group",
+            )),
             (Some(id), Some(Sql::Integer(new))) => {
-                let old: i64 = ctx.tx.query_row("SELECT groupid FROM node WHERE id = ?1", [id], |r| r.get(0))?;
+                let old: i64 =
+                    ctx.tx
+                        .query_row("SELECT groupid FROM node WHERE id = ?1", [id], |r| r.get(0))?;
                 if old != *new {
                     regroup(ctx.tx, &mut Allocator::default(), id, Some(old), *new)?;
                 }
@@ -122,10 +225,18 @@ impl Hooks for NodeHooks {
         }
     }
 
-    fn after_write(&self, ctx: &Ctx, id: i64, obj: &Map<String, Value>, created: bool) -> Result<(), ApiError> {
+    fn after_write(
+        &self,
+        ctx: &Ctx,
+        id: i64,
+        obj: &Map<String, Value>,
+        created: bool,
+    ) -> Result<(), ApiError> {
         let mut alloc = Allocator::default();
         if created {
-            let group: i64 = ctx.tx.query_row("SELECT groupid FROM node WHERE id = ?1", [id], |r| r.get(0))?;
+            let group: i64 =
+                ctx.tx
+                    .query_row("SELECT groupid FROM node WHERE id = ?1", [id], |r| r.get(0))?;
             regroup(ctx.tx, &mut alloc, id, None, group)?;
         }
         if let Some(entries) = obj.get("interfaces") {
@@ -134,8 +245,15 @@ impl Hooks for NodeHooks {
         set_osimagetag(ctx, "node", id, obj)
     }
 
-    fn after_clone(&self, ctx: &Ctx, src: i64, dst: i64, obj: &Map<String, Value>) -> Result<(), ApiError> {
-        ctx.tx.execute("UPDATE node SET status = NULL WHERE id = ?1", [dst])?;
+    fn after_clone(
+        &self,
+        ctx: &Ctx,
+        src: i64,
+        dst: i64,
+        obj: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        ctx.tx
+            .execute("UPDATE node SET status = NULL WHERE id = ?1", [dst])?;
         let mut alloc = Allocator::default();
         clone_node_ifaces(ctx.tx, &mut alloc, src, dst)?;
         if let Some(entries) = obj.get("interfaces") {
@@ -144,21 +262,38 @@ impl Hooks for NodeHooks {
         set_osimagetag(ctx, "node", dst, obj)
     }
 
-    fn render(&self, ctx: &Ctx, res: &Resource, id: Option<i64>) -> Result<Map<String, Value>, ApiError> {
+    fn render(
+        &self,
+        ctx: &Ctx,
+        res: &Resource,
+        id: Option<i64>,
+    ) -> Result<Map<String, Value>, ApiError> {
         let layers = Layers::load(ctx)?;
-        let groups = super::group::GROUP.hooks.render(ctx, &super::group::GROUP, None)?;
+        let groups = super::group::GROUP
+            .hooks
+            .render(ctx, &super::group::GROUP, None)?;
         let mut ifaces = node_interfaces_json(ctx.tx, id)?;
         let tags = tag_names(ctx, id)?;
         let mut out = Map::new();
         for row in fetch_rows(ctx.tx, res, id)? {
-            let obj = render_one(res, &row, &layers, &groups, ifaces.remove(&row.id).unwrap_or_default(), tags.get(&row.id));
+            let obj = render_one(
+                res,
+                &row,
+                &layers,
+                &groups,
+                ifaces.remove(&row.id).unwrap_or_default(),
+                tags.get(&row.id),
+            );
             out.insert(row.name.clone(), Value::Object(obj));
         }
         Ok(out)
     }
 }
 
-fn tag_names(ctx: &Ctx, id: Option<i64>) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+fn tag_names(
+    ctx: &Ctx,
+    id: Option<i64>,
+) -> Result<std::collections::HashMap<i64, String>, ApiError> {
     let filter = if id.is_some() { "AND n.id = ?1" } else { "" };
     let mut stmt = ctx.tx.prepare_cached(&format!(
         "SELECT n.id, t.name FROM node n JOIN osimagetag t ON t.id = n.osimagetagid WHERE 1 {filter}"
@@ -180,8 +315,15 @@ fn render_one(
     tag: Option<&String>,
 ) -> Map<String, Value> {
     let mut obj = row_json(res, row);
-    obj.insert("osimagetag".into(), tag.map(|t| Value::String(t.clone())).unwrap_or(Value::Null));
-    let group = obj.get("group").and_then(Value::as_str).and_then(|g| groups.get(g)).and_then(Value::as_object);
+    obj.insert(
+        "osimagetag".into(),
+        tag.map(|t| Value::String(t.clone())).unwrap_or(Value::Null),
+    );
+    let group = obj
+        .get("group")
+        .and_then(Value::as_str)
+        .and_then(|g| groups.get(g))
+        .and_then(Value::as_object);
     // The group's own (not inherited) values are what a node inherits first;
     // the group's values already carry the cluster/osimage/bmcsetup fallbacks,
     // so a node's source is reported as the group's source when the group
@@ -200,19 +342,28 @@ fn render_one(
         .and_then(Value::as_str)
         .or_else(|| group.and_then(|g| g.get("osimage")).and_then(Value::as_str));
     let osimage = osimage_name.and_then(|n| layers.osimage.get(n));
-    let bmcsetup_name = obj
-        .get("bmcsetup")
-        .and_then(Value::as_str)
-        .or_else(|| group.and_then(|g| g.get("bmcsetupname")).and_then(Value::as_str));
+    let bmcsetup_name = obj.get("bmcsetup").and_then(Value::as_str).or_else(|| {
+        group
+            .and_then(|g| g.get("bmcsetupname"))
+            .and_then(Value::as_str)
+    });
     let bmcsetup = bmcsetup_name.and_then(|n| layers.bmcsetup.get(n));
     merge(
         &mut obj,
         "node",
         RULES,
-        &[("group", group_own.as_ref()), ("cluster", Some(&layers.cluster)), ("osimage", osimage), ("bmcsetup", bmcsetup)],
+        &[
+            ("group", group_own.as_ref()),
+            ("cluster", Some(&layers.cluster)),
+            ("osimage", osimage),
+            ("bmcsetup", bmcsetup),
+        ],
     );
     obj.insert("hostname".into(), Value::String(row.name.clone()));
-    obj.insert("tpm_present".into(), Value::Bool(obj.get("tpm_sha256").is_some_and(|v| !v.is_null())));
+    obj.insert(
+        "tpm_present".into(),
+        Value::Bool(obj.get("tpm_sha256").is_some_and(|v| !v.is_null())),
+    );
     obj.insert("interfaces".into(), Value::Array(interfaces));
     obj
 }

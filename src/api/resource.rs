@@ -42,11 +42,11 @@ pub struct Field {
 }
 
 pub const fn field(name: &'static str, kind: Kind) -> Field {
-    Field { name, kind, clone: true }
-}
-
-pub const fn unique(name: &'static str, kind: Kind) -> Field {
-    Field { name, kind, clone: false }
+    Field {
+        name,
+        kind,
+        clone: true,
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -55,10 +55,16 @@ pub enum Kind {
     /// Scripts: stored as sent, always answered base64-encoded.
     Script,
     Bool,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Choice(&'static [&'static str]),
     /// A reference by name to another table's row, stored as its id in `column`.
-    Ref { table: &'static str, column: &'static str },
+    Ref {
+        table: &'static str,
+        column: &'static str,
+    },
     Ip,
     /// Comma-separated IP addresses.
     IpList,
@@ -91,15 +97,33 @@ pub type Columns = Vec<(&'static Field, Sql)>;
 pub trait Hooks: Sync {
     /// Validates the complete object before it is written; may add columns
     /// (defaults on create). `id` is `None` on create.
-    fn before_write(&self, _ctx: &Ctx, _id: Option<i64>, _obj: &Map<String, Value>, _cols: &mut Columns) -> Result<(), ApiError> {
+    fn before_write(
+        &self,
+        _ctx: &Ctx,
+        _id: Option<i64>,
+        _obj: &Map<String, Value>,
+        _cols: &mut Columns,
+    ) -> Result<(), ApiError> {
         Ok(())
     }
     /// Writes what is not a column (interfaces, addresses).
-    fn after_write(&self, _ctx: &Ctx, _id: i64, _obj: &Map<String, Value>, _created: bool) -> Result<(), ApiError> {
+    fn after_write(
+        &self,
+        _ctx: &Ctx,
+        _id: i64,
+        _obj: &Map<String, Value>,
+        _created: bool,
+    ) -> Result<(), ApiError> {
         Ok(())
     }
     /// Copies what is not a column from `src` to the new row `dst`.
-    fn after_clone(&self, _ctx: &Ctx, _src: i64, _dst: i64, _obj: &Map<String, Value>) -> Result<(), ApiError> {
+    fn after_clone(
+        &self,
+        _ctx: &Ctx,
+        _src: i64,
+        _dst: i64,
+        _obj: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
         Ok(())
     }
     /// Refuses a delete while the object is in use.
@@ -107,9 +131,17 @@ pub trait Hooks: Sync {
         Ok(())
     }
     /// Renders one object (`Some(id)`) or all of them, keyed by name.
-    fn render(&self, ctx: &Ctx, res: &Resource, id: Option<i64>) -> Result<Map<String, Value>, ApiError> {
+    fn render(
+        &self,
+        ctx: &Ctx,
+        res: &Resource,
+        id: Option<i64>,
+    ) -> Result<Map<String, Value>, ApiError> {
         let rows = fetch_rows(ctx.tx, res, id)?;
-        Ok(rows.iter().map(|row| (row.name.clone(), Value::Object(row_json(res, row)))).collect())
+        Ok(rows
+            .iter()
+            .map(|row| (row.name.clone(), Value::Object(row_json(res, row))))
+            .collect())
     }
 }
 
@@ -165,7 +197,13 @@ fn post(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
                 ensure_free_name(ctx.tx, res, new_name)?;
             }
             res.hooks.before_write(ctx, Some(id), &obj, &mut cols)?;
-            update(ctx.tx, res, id, rename.as_ref().map(|(_, n)| n.as_str()), &cols)?;
+            update(
+                ctx.tx,
+                res,
+                id,
+                rename.as_ref().map(|(_, n)| n.as_str()),
+                &cols,
+            )?;
             res.hooks.after_write(ctx, id, &obj, false)?;
             Reply::updated()
         }
@@ -178,10 +216,18 @@ fn clone(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     check_keys(res, &obj, &name)?;
     let src = require_id(ctx.tx, res, &name)?;
     let (_, new_name) = rename_target(res, &obj)?.ok_or_else(|| {
-        ApiError::bad(format!("{} is required: the name of the copy", res.rename.first().copied().unwrap_or("new name")))
+        ApiError::bad(format!(
+            "{} is required: the name of the copy",
+            res.rename.first().copied().unwrap_or("new name")
+        ))
     })?;
     ensure_free_name(ctx.tx, res, &new_name)?;
-    let copied: Vec<&str> = res.fields.iter().filter(|f| f.clone).map(|f| f.column()).collect();
+    let copied: Vec<&str> = res
+        .fields
+        .iter()
+        .filter(|f| f.clone)
+        .map(|f| f.column())
+        .collect();
     let col_list: String = copied.iter().map(|c| format!(", \"{c}\"")).collect();
     let sql = format!(
         "INSERT INTO \"{t}\" (name{col_list}) SELECT ?1{col_list} FROM \"{t}\" WHERE id = ?2",
@@ -200,16 +246,23 @@ fn delete(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = require_id(ctx.tx, res, &name)?;
     res.hooks.before_delete(ctx, id, &name)?;
-    ctx.tx.execute(&format!("DELETE FROM \"{}\" WHERE id = ?1", res.table), [id])?;
+    ctx.tx.execute(
+        &format!("DELETE FROM \"{}\" WHERE id = ?1", res.table),
+        [id],
+    )?;
     Reply::updated()
 }
 
 fn member(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = require_id(ctx.tx, res, &name)?;
-    let sql = res.member.ok_or_else(|| ApiError::not_found(format!("{} has no members", res.kind)))?;
+    let sql = res
+        .member
+        .ok_or_else(|| ApiError::not_found(format!("{} has no members", res.kind)))?;
     let mut stmt = ctx.tx.prepare_cached(sql)?;
-    let members: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let members: Vec<String> = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Reply::ok(json!({ "config": { res.kind: { name: { "members": members } } } }))
 }
 
@@ -222,13 +275,17 @@ pub fn lookup_id(tx: &Transaction, table: &str, name: &str) -> Result<Option<i64
 }
 
 pub fn require_id(tx: &Transaction, res: &Resource, name: &str) -> Result<i64, ApiError> {
-    lookup_id(tx, res.table, name)?.ok_or_else(|| ApiError::not_found(format!("{} '{name}' not found", res.kind)))
+    lookup_id(tx, res.table, name)?
+        .ok_or_else(|| ApiError::not_found(format!("{} '{name}' not found", res.kind)))
 }
 
 fn ensure_free_name(tx: &Transaction, res: &Resource, name: &str) -> Result<(), ApiError> {
     validate_name(res, name)?;
     if lookup_id(tx, res.table, name)?.is_some() {
-        return Err(ApiError::bad(format!("{} '{name}' already exists", res.kind)));
+        return Err(ApiError::bad(format!(
+            "{} '{name}' already exists",
+            res.kind
+        )));
     }
     Ok(())
 }
@@ -239,7 +296,9 @@ pub fn validate_name(res: &Resource, name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !ok {
         return Err(ApiError::bad(format!(
             "invalid {} name '{name}': use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit",
@@ -269,16 +328,24 @@ fn check_keys(res: &Resource, obj: &Map<String, Value>, url_name: &str) -> Resul
             || (key.starts_with('_') && key.ends_with("_source"))
             || key == "_override";
         if !known {
-            return Err(ApiError::bad(format!("unknown field '{key}' for {}", res.kind)));
+            return Err(ApiError::bad(format!(
+                "unknown field '{key}' for {}",
+                res.kind
+            )));
         }
     }
     Ok(())
 }
 
-fn rename_target(res: &Resource, obj: &Map<String, Value>) -> Result<Option<(&'static str, String)>, ApiError> {
+fn rename_target(
+    res: &Resource,
+    obj: &Map<String, Value>,
+) -> Result<Option<(&'static str, String)>, ApiError> {
     for key in res.rename {
         if let Some(v) = obj.get(*key) {
-            let new_name = v.as_str().ok_or_else(|| ApiError::bad(format!("{key} must be a string")))?;
+            let new_name = v
+                .as_str()
+                .ok_or_else(|| ApiError::bad(format!("{key} must be a string")))?;
             validate_name(res, new_name)?;
             return Ok(Some((key, new_name.to_string())));
         }
@@ -287,7 +354,11 @@ fn rename_target(res: &Resource, obj: &Map<String, Value>) -> Result<Option<(&'s
 }
 
 /// Converts the body's field values to column values.
-pub fn convert_fields(tx: &Transaction, res: &Resource, obj: &Map<String, Value>) -> Result<Columns, ApiError> {
+pub fn convert_fields(
+    tx: &Transaction,
+    res: &Resource,
+    obj: &Map<String, Value>,
+) -> Result<Columns, ApiError> {
     let mut cols = Vec::new();
     for f in res.fields {
         if let Some(v) = obj.get(f.name) {
@@ -316,9 +387,14 @@ pub fn to_sql(tx: &Transaction, f: &Field, v: &Value) -> Result<Sql, ApiError> {
             }
             Sql::Text(text)
         }
-        Kind::Bool => Sql::Integer(parse_bool(v).ok_or_else(|| bad("expected true or false"))? as i64),
+        Kind::Bool => {
+            Sql::Integer(parse_bool(v).ok_or_else(|| bad("expected true or false"))? as i64)
+        }
         Kind::Int { min, max } => {
-            let n: i64 = text.trim().parse().map_err(|_| bad("expected a whole number"))?;
+            let n: i64 = text
+                .trim()
+                .parse()
+                .map_err(|_| bad("expected a whole number"))?;
             if n < min || n > max {
                 return Err(bad(&format!("must be from {min} to {max}")));
             }
@@ -355,7 +431,9 @@ pub fn to_sql(tx: &Transaction, f: &Field, v: &Value) -> Result<Sql, ApiError> {
 }
 
 pub fn parse_ip(what: &str, s: &str) -> Result<IpAddr, ApiError> {
-    s.trim().parse().map_err(|_| ApiError::bad(format!("invalid {what} '{s}': not an IP address")))
+    s.trim()
+        .parse()
+        .map_err(|_| ApiError::bad(format!("invalid {what} '{s}': not an IP address")))
 }
 
 pub fn parse_bool(v: &Value) -> Option<bool> {
@@ -383,16 +461,33 @@ fn display(v: &Value) -> String {
 }
 
 fn insert(tx: &Transaction, res: &Resource, name: &str, cols: &Columns) -> Result<i64, ApiError> {
-    let names: String = cols.iter().map(|(f, _)| format!(", \"{}\"", f.column())).collect();
+    let names: String = cols
+        .iter()
+        .map(|(f, _)| format!(", \"{}\"", f.column()))
+        .collect();
     let marks: String = (0..cols.len()).map(|i| format!(", ?{}", i + 2)).collect();
-    let sql = format!("INSERT INTO \"{}\" (name{names}) VALUES (?1{marks})", res.table);
-    let values = std::iter::once(Sql::Text(name.to_string())).chain(cols.iter().map(|(_, v)| v.clone()));
+    let sql = format!(
+        "INSERT INTO \"{}\" (name{names}) VALUES (?1{marks})",
+        res.table
+    );
+    let values =
+        std::iter::once(Sql::Text(name.to_string())).chain(cols.iter().map(|(_, v)| v.clone()));
     tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(tx.last_insert_rowid())
 }
 
-pub fn update(tx: &Transaction, res: &Resource, id: i64, new_name: Option<&str>, cols: &Columns) -> Result<(), ApiError> {
-    let mut sets: Vec<String> = cols.iter().enumerate().map(|(i, (f, _))| format!("\"{}\" = ?{}", f.column(), i + 2)).collect();
+pub fn update(
+    tx: &Transaction,
+    res: &Resource,
+    id: i64,
+    new_name: Option<&str>,
+    cols: &Columns,
+) -> Result<(), ApiError> {
+    let mut sets: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| format!("\"{}\" = ?{}", f.column(), i + 2))
+        .collect();
     let mut values: Vec<Sql> = vec![Sql::Integer(id)];
     values.extend(cols.iter().map(|(_, v)| v.clone()));
     if let Some(n) = new_name {
@@ -402,7 +497,11 @@ pub fn update(tx: &Transaction, res: &Resource, id: i64, new_name: Option<&str>,
     if sets.is_empty() {
         return Ok(());
     }
-    let sql = format!("UPDATE \"{}\" SET {} WHERE id = ?1", res.table, sets.join(", "));
+    let sql = format!(
+        "UPDATE \"{}\" SET {} WHERE id = ?1",
+        res.table,
+        sets.join(", ")
+    );
     tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(())
 }
@@ -415,12 +514,6 @@ pub struct Row {
     pub values: Vec<Sql>,
 }
 
-impl Row {
-    pub fn get(&self, res: &Resource, name: &str) -> &Sql {
-        res.fields.iter().position(|f| f.name == name).map(|i| &self.values[i]).unwrap_or(&Sql::Null)
-    }
-}
-
 /// Reads one or all rows in one query, joining referenced names.
 pub fn fetch_rows(tx: &Transaction, res: &Resource, id: Option<i64>) -> Result<Vec<Row>, ApiError> {
     let mut select = String::from("SELECT t.id, t.name");
@@ -429,20 +522,29 @@ pub fn fetch_rows(tx: &Transaction, res: &Resource, id: Option<i64>) -> Result<V
         match f.kind {
             Kind::Ref { table, column } => {
                 select.push_str(&format!(", j{i}.name"));
-                joins.push_str(&format!(" LEFT JOIN \"{table}\" j{i} ON j{i}.id = t.\"{column}\""));
+                joins.push_str(&format!(
+                    " LEFT JOIN \"{table}\" j{i} ON j{i}.id = t.\"{column}\""
+                ));
             }
             _ => select.push_str(&format!(", t.\"{}\"", f.name)),
         }
     }
     let filter = if id.is_some() { " WHERE t.id = ?1" } else { "" };
-    let sql = format!("{select} FROM \"{}\" t{joins}{filter} ORDER BY t.name", res.table);
+    let sql = format!(
+        "{select} FROM \"{}\" t{joins}{filter} ORDER BY t.name",
+        res.table
+    );
     let mut stmt = tx.prepare_cached(&sql)?;
     let map = |r: &rusqlite::Row| -> rusqlite::Result<Row> {
         let mut values = Vec::with_capacity(res.fields.len());
         for i in 0..res.fields.len() {
             values.push(r.get::<_, Sql>(i + 2)?);
         }
-        Ok(Row { id: r.get(0)?, name: r.get(1)?, values })
+        Ok(Row {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            values,
+        })
     };
     let rows = match id {
         Some(id) => stmt.query_map([id], map)?.collect::<Result<Vec<_>, _>>()?,

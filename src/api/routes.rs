@@ -29,12 +29,30 @@ pub struct Route {
 }
 
 const fn f(method: Method, pattern: &'static str, auth: Auth, write: bool, h: HandlerFn) -> Route {
-    Route { method, pattern, auth, write, handler: Handler::Fn(h) }
+    Route {
+        method,
+        pattern,
+        auth,
+        write,
+        handler: Handler::Fn(h),
+    }
 }
 
-const fn r(method: Method, pattern: &'static str, auth: Auth, res: &'static Resource, verb: Verb) -> Route {
+const fn r(
+    method: Method,
+    pattern: &'static str,
+    auth: Auth,
+    res: &'static Resource,
+    verb: Verb,
+) -> Route {
     let write = matches!(verb, Verb::Post | Verb::Clone | Verb::Delete);
-    Route { method, pattern, auth, write, handler: Handler::Res(res, verb) }
+    Route {
+        method,
+        pattern,
+        auth,
+        write,
+        handler: Handler::Res(res, verb),
+    }
 }
 
 const R: bool = false; // read-only transaction
@@ -116,7 +134,11 @@ fn compiled() -> &'static [(Vec<Seg>, &'static Route)] {
 /// Splits and percent-decodes a path; `None` when the encoding is malformed.
 pub fn split_path(path: &str) -> Option<Vec<String>> {
     let trimmed = path.strip_suffix('/').unwrap_or(path);
-    trimmed.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect()
+    trimmed
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect()
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -201,7 +223,10 @@ mod tests {
 
     #[test]
     fn percent_decoding_and_errors() {
-        assert_eq!(path("/config/group/software%20license"), vec!["config", "group", "software license"]);
+        assert_eq!(
+            path("/config/group/software%20license"),
+            vec!["config", "group", "software license"]
+        );
         assert!(split_path("/config/%zz").is_none());
         assert!(matches!(find(Get, &path("/nope")), Found::None));
         assert!(matches!(find(Post, &path("/version")), Found::WrongMethod));

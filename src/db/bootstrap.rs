@@ -18,18 +18,48 @@ const PARTSCRIPT: &str = "mount -t tmpfs tmpfs /sysroot\n";
 const POSTSCRIPT: &str = "echo 'tmpfs / tmpfs defaults 0 0' >> /sysroot/etc/fstab\n";
 
 /// `(name, cidr, type, dhcp range, comment)`
-const NETWORKS: &[(&str, &str, &str, Option<(&str, &str)>, &str)] = &[
-    ("cluster", "10.141.0.0/16", "ethernet", Some(("10.141.155.0", "10.141.165.0")), "Default cluster network"),
-    ("ipmi", "10.148.0.0/16", "ethernet", None, "Default OOB network"),
-    ("ib", "10.149.0.0/16", "infiniband", None, "Default high-speed interconnect network"),
+type NetworkSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+    &'static str,
+);
+const NETWORKS: &[NetworkSeed] = &[
+    (
+        "cluster",
+        "10.141.0.0/16",
+        "ethernet",
+        Some(("10.141.155.0", "10.141.165.0")),
+        "Default cluster network",
+    ),
+    (
+        "ipmi",
+        "10.148.0.0/16",
+        "ethernet",
+        None,
+        "Default OOB network",
+    ),
+    (
+        "ib",
+        "10.149.0.0/16",
+        "infiniband",
+        None,
+        "Default high-speed interconnect network",
+    ),
 ];
 
-pub fn bootstrap_if_empty(db: &mut Connection, image_directory: &std::path::Path) -> rusqlite::Result<bool> {
-    let has_cluster: bool = db.query_row("SELECT EXISTS (SELECT 1 FROM cluster)", [], |r| r.get(0))?;
+pub fn bootstrap_if_empty(
+    db: &mut Connection,
+    image_directory: &std::path::Path,
+) -> rusqlite::Result<bool> {
+    let has_cluster: bool =
+        db.query_row("SELECT EXISTS (SELECT 1 FROM cluster)", [], |r| r.get(0))?;
     if has_cluster {
         return Ok(false);
     }
-    let bmc_password = crate::util::random_hex(8).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let bmc_password = crate::util::random_hex(8)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let tx = db.transaction()?;
     tx.execute(
         "INSERT INTO cluster (id, name, user, nameserver_ip, ntp_server, technical_contacts, provision_method,
@@ -39,8 +69,12 @@ pub fn bootstrap_if_empty(db: &mut Connection, image_directory: &std::path::Path
         [CONTROLLER_IP],
     )?;
     for (name, cidr, kind, range, comment) in NETWORKS {
-        let net: ipnet::Ipv4Net = cidr.parse().map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let controller_inside = CONTROLLER_IP.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| net.contains(&ip));
+        let net: ipnet::Ipv4Net = cidr
+            .parse()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let controller_inside = CONTROLLER_IP
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| net.contains(&ip));
         let gateway = controller_inside.then_some(CONTROLLER_IP);
         tx.execute(
             "INSERT INTO network (name, network, type, gateway, gateway_metric, nameserver_ip, ntp_server, dhcp,

@@ -1,0 +1,43 @@
+# luna2d: every entry point. `make help` lists the targets.
+
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:7050
+DATA ?= ./var
+MUSL := x86_64-unknown-linux-musl
+GNU := x86_64-unknown-linux-gnu
+
+.PHONY: help build run test lint bench static clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## Build the release binary
+	$(CARGO) build --release
+
+run: build ## Build and start the daemon on 127.0.0.1:7050 with embedded defaults (data in ./var)
+	./target/release/luna2d --listen $(LISTEN) --data $(DATA)
+
+test: ## Run every test (unit and integration against the real binary)
+	$(CARGO) test --no-fail-fast
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench: ## Seed 5,000 nodes into a fresh daemon and print throughput, latency, memory
+	$(CARGO) bench --bench bench
+
+static: ## Build a fully static binary (musl if available, else glibc +crt-static)
+	@if rustup target add $(MUSL) >/dev/null 2>&1 && command -v musl-gcc >/dev/null; then \
+		echo "building with musl"; \
+		$(CARGO) build --release --target $(MUSL) && cp target/$(MUSL)/release/luna2d target/luna2d-static; \
+	else \
+		echo "musl unavailable: building glibc with +crt-static"; \
+		RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target $(GNU) && \
+		cp target/$(GNU)/release/luna2d target/luna2d-static; \
+	fi
+	@file target/luna2d-static 2>/dev/null || true
+	@if ldd target/luna2d-static >/dev/null 2>&1; then echo "error: not static"; exit 1; else echo "target/luna2d-static is static"; fi
+
+clean: ## Remove build output (not ./var)
+	$(CARGO) clean
