@@ -44,24 +44,10 @@ pub fn merge(
 ) {
     let mut overridden = false;
     for rule in rules {
-        let own_value = obj.get(rule.field).filter(|v| !v.is_null()).cloned();
-        let (value, source) = match own_value {
-            Some(v) => {
-                // Overriding means setting what would otherwise be inherited.
-                overridden |= !rule.from.is_empty();
-                (v, own)
-            }
-            None => rule
-                .from
-                .iter()
-                .find_map(|(layer, key)| {
-                    let (name, map) = layers.iter().find(|(n, _)| n == layer)?;
-                    let v = map.as_ref()?.get(*key).filter(|v| !v.is_null())?;
-                    Some((v.clone(), *name))
-                })
-                .map(|(v, n)| (v, source_name(n)))
-                .unwrap_or((rule.default.value(), "default")),
-        };
+        let own_value = obj.get(rule.field).cloned().unwrap_or(Value::Null);
+        let (value, source) = resolve(rule, &own_value, own, layers);
+        // Overriding means setting what would otherwise be inherited.
+        overridden |= source == own && !rule.from.is_empty();
         obj.insert(rule.field.to_string(), value);
         obj.insert(
             format!("_{}_source", rule.field),
@@ -69,6 +55,27 @@ pub fn merge(
         );
     }
     obj.insert("_override".into(), Value::Bool(overridden));
+}
+
+/// One rule: the object's own value when set, else the first layer that has
+/// one, else the default; with the name of where it came from.
+pub fn resolve(
+    rule: &Rule,
+    own_value: &Value,
+    own: &'static str,
+    layers: &[(&str, Option<&Map<String, Value>>)],
+) -> (Value, &'static str) {
+    if !own_value.is_null() {
+        return (own_value.clone(), own);
+    }
+    rule.from
+        .iter()
+        .find_map(|(layer, key)| {
+            let (name, map) = layers.iter().find(|(n, _)| n == layer)?;
+            let v = map.as_ref()?.get(*key).filter(|v| !v.is_null())?;
+            Some((v.clone(), source_name(name)))
+        })
+        .unwrap_or((rule.default.value(), "default"))
 }
 
 fn source_name(layer: &str) -> &'static str {

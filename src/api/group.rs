@@ -6,6 +6,7 @@ use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 
 use super::interface::{apply_group_entries, group_interfaces_json};
+use super::json::Objects;
 use super::resource::{fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource};
 use super::{cluster, ApiError, Ctx};
 use crate::inherit::{merge, Fallback, Rule};
@@ -240,7 +241,24 @@ impl Hooks for GroupHooks {
         ctx: &Ctx,
         res: &Resource,
         id: Option<i64>,
-    ) -> Result<Map<String, Value>, ApiError> {
+        out: &mut Objects,
+    ) -> Result<(), ApiError> {
+        for (name, obj) in render_map(ctx, res, id)? {
+            if let Value::Object(obj) = obj {
+                out.push(&name, &obj);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Groups as JSON objects, with inherited values and their sources.
+pub fn render_map(
+    ctx: &Ctx,
+    res: &Resource,
+    id: Option<i64>,
+) -> Result<Map<String, Value>, ApiError> {
+    {
         let layers = Layers::load(ctx)?;
         let mut ifaces = group_interfaces_json(ctx.tx, id)?;
         let mut out = Map::new();

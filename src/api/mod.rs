@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cluster;
 pub mod group;
 pub mod interface;
+pub mod json;
 pub mod network;
 pub mod node;
 pub mod resource;
@@ -156,6 +157,8 @@ pub enum Reply {
     Json(u16, Value),
     /// 204, no body.
     Empty,
+    /// JSON already serialized.
+    Raw(u16, Vec<u8>),
 }
 
 impl Reply {
@@ -251,6 +254,12 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
             status,
             content_type: "application/json",
             body: Body::Bytes(serde_json::to_vec(&v).unwrap_or_default()),
+            headers: Vec::new(),
+        },
+        Ok(Reply::Raw(status, bytes)) => Outgoing {
+            status,
+            content_type: "application/json",
+            body: Body::Bytes(bytes),
             headers: Vec::new(),
         },
         Ok(Reply::Empty) => Outgoing {

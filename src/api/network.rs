@@ -8,6 +8,7 @@ use ipnet::{IpNet, Ipv4Net};
 use rusqlite::types::Value as Sql;
 use serde_json::{json, Map, Value};
 
+use super::json::Objects;
 use super::resource::{self, fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource};
 use super::{ApiError, Ctx, Reply};
 use crate::ipam::Pool;
@@ -255,8 +256,8 @@ impl Hooks for NetworkHooks {
         ctx: &Ctx,
         res: &Resource,
         id: Option<i64>,
-    ) -> Result<Map<String, Value>, ApiError> {
-        let mut out = Map::new();
+        out: &mut Objects,
+    ) -> Result<(), ApiError> {
         for row in fetch_rows(ctx.tx, res, id)? {
             let mut obj = row_json(res, &row);
             if obj.get("dhcp") != Some(&Value::Bool(true)) {
@@ -270,9 +271,9 @@ impl Hooks for NetworkHooks {
                     obj.remove(key);
                 }
             }
-            out.insert(row.name.clone(), Value::Object(obj));
+            out.push(&row.name, &obj);
         }
-        Ok(out)
+        Ok(())
     }
 }
 

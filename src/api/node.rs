@@ -5,11 +5,14 @@
 use rusqlite::types::Value as Sql;
 use serde_json::{Map, Value};
 
-use super::group::{set_osimagetag, Layers, PROVISION_METHODS, UNMANAGED_BMC_USERS};
+use std::collections::HashMap;
+
+use super::group::{self, set_osimagetag, Layers, PROVISION_METHODS, UNMANAGED_BMC_USERS};
 use super::interface::{apply_node_entries, clone_node_ifaces, node_interfaces_json, regroup};
-use super::resource::{fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource, Row};
+use super::json::{ObjectWriter, Objects};
+use super::resource::{fetch_rows, field, to_json, Columns, Field, Hooks, Kind, Resource, Row};
 use super::{ApiError, Ctx};
-use crate::inherit::{merge, Fallback, Rule};
+use crate::inherit::{resolve, Fallback, Rule};
 use crate::ipam::Allocator;
 
 pub static NODE: Resource = Resource {
@@ -267,33 +270,51 @@ impl Hooks for NodeHooks {
         ctx: &Ctx,
         res: &Resource,
         id: Option<i64>,
-    ) -> Result<Map<String, Value>, ApiError> {
+        out: &mut Objects,
+    ) -> Result<(), ApiError> {
         let layers = Layers::load(ctx)?;
-        let groups = super::group::GROUP
-            .hooks
-            .render(ctx, &super::group::GROUP, None)?;
+        let groups = group::render_map(ctx, &group::GROUP, None)?;
+        let inherited: HashMap<&str, Map<String, Value>> = groups
+            .iter()
+            .map(|(name, g)| (name.as_str(), group_own_values(g)))
+            .collect();
         let mut ifaces = node_interfaces_json(ctx.tx, id)?;
         let tags = tag_names(ctx, id)?;
-        let mut out = Map::new();
         for row in fetch_rows(ctx.tx, res, id)? {
-            let obj = render_one(
-                res,
-                &row,
-                &layers,
-                &groups,
-                ifaces.remove(&row.id).unwrap_or_default(),
-                tags.get(&row.id),
-            );
-            out.insert(row.name.clone(), Value::Object(obj));
+            let interfaces = ifaces.remove(&row.id).unwrap_or_default();
+            out.push_with(&row.name, |w| {
+                write_node(
+                    w,
+                    res,
+                    &row,
+                    &layers,
+                    &groups,
+                    &inherited,
+                    &interfaces,
+                    tags.get(&row.id),
+                )
+            });
         }
-        Ok(out)
+        Ok(())
     }
 }
 
-fn tag_names(
-    ctx: &Ctx,
-    id: Option<i64>,
-) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+/// What a group passes down: its own values, not those it inherited itself
+/// (a node looks past the group to the cluster, OS image or BMC setup on its own).
+fn group_own_values(group: &Value) -> Map<String, Value> {
+    let Some(g) = group.as_object() else {
+        return Map::new();
+    };
+    g.iter()
+        .filter(|(k, _)| {
+            let src = g.get(&format!("_{k}_source")).and_then(Value::as_str);
+            src.is_none() || src == Some("group")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn tag_names(ctx: &Ctx, id: Option<i64>) -> Result<HashMap<i64, String>, ApiError> {
     let filter = if id.is_some() { "AND n.id = ?1" } else { "" };
     let mut stmt = ctx.tx.prepare_cached(&format!(
         "SELECT n.id, t.name FROM node n JOIN osimagetag t ON t.id = n.osimagetagid WHERE 1 {filter}"
@@ -306,64 +327,66 @@ fn tag_names(
     Ok(rows)
 }
 
-fn render_one(
+/// Writes one node: its columns, inherited values with their sources, and
+/// interfaces. Same shape for list and show.
+#[allow(clippy::too_many_arguments)]
+fn write_node(
+    w: &mut ObjectWriter,
     res: &Resource,
     row: &Row,
     layers: &Layers,
     groups: &Map<String, Value>,
-    interfaces: Vec<Value>,
+    inherited: &HashMap<&str, Map<String, Value>>,
+    interfaces: &[Value],
     tag: Option<&String>,
-) -> Map<String, Value> {
-    let mut obj = row_json(res, row);
-    obj.insert(
-        "osimagetag".into(),
-        tag.map(|t| Value::String(t.clone())).unwrap_or(Value::Null),
-    );
-    let group = obj
-        .get("group")
-        .and_then(Value::as_str)
-        .and_then(|g| groups.get(g))
-        .and_then(Value::as_object);
-    // The group's own (not inherited) values are what a node inherits first;
-    // the group's values already carry the cluster/osimage/bmcsetup fallbacks,
-    // so a node's source is reported as the group's source when the group
-    // itself inherited the value.
-    let group_own: Option<Map<String, Value>> = group.map(|g| {
-        g.iter()
-            .filter(|(k, _)| {
-                let src = g.get(&format!("_{k}_source")).and_then(Value::as_str);
-                src.is_none() || src == Some("group")
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    });
-    let osimage_name = obj
-        .get("osimage")
-        .and_then(Value::as_str)
-        .or_else(|| group.and_then(|g| g.get("osimage")).and_then(Value::as_str));
-    let osimage = osimage_name.and_then(|n| layers.osimage.get(n));
-    let bmcsetup_name = obj.get("bmcsetup").and_then(Value::as_str).or_else(|| {
-        group
-            .and_then(|g| g.get("bmcsetupname"))
-            .and_then(Value::as_str)
-    });
-    let bmcsetup = bmcsetup_name.and_then(|n| layers.bmcsetup.get(n));
-    merge(
-        &mut obj,
-        "node",
-        RULES,
-        &[
-            ("group", group_own.as_ref()),
-            ("cluster", Some(&layers.cluster)),
-            ("osimage", osimage),
-            ("bmcsetup", bmcsetup),
-        ],
-    );
-    obj.insert("hostname".into(), Value::String(row.name.clone()));
-    obj.insert(
-        "tpm_present".into(),
-        Value::Bool(obj.get("tpm_sha256").is_some_and(|v| !v.is_null())),
-    );
-    obj.insert("interfaces".into(), Value::Array(interfaces));
-    obj
+) {
+    let field_value = |name: &str| -> Value {
+        res.fields
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| to_json(res.fields[i].kind, &row.values[i]))
+            .unwrap_or(Value::Null)
+    };
+    w.field_str("name", &row.name);
+    w.field_str("hostname", &row.name);
+    for (f, v) in res.fields.iter().zip(&row.values) {
+        if !RULES.iter().any(|r| r.field == f.name) {
+            w.field(f.name, &to_json(f.kind, v));
+        }
+    }
+    let group_name = field_value("group");
+    let group = group_name.as_str().and_then(|g| groups.get(g));
+    let group_own = group_name.as_str().and_then(|g| inherited.get(g));
+    let own_or_group = |key: &str, group_key: &str| -> Option<String> {
+        field_value(key).as_str().map(str::to_string).or_else(|| {
+            group
+                .and_then(|g| g.get(group_key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+    };
+    let osimage = own_or_group("osimage", "osimage").and_then(|n| layers.osimage.get(&n));
+    let bmcsetup = own_or_group("bmcsetup", "bmcsetupname").and_then(|n| layers.bmcsetup.get(&n));
+    let sources = [
+        ("group", group_own),
+        ("cluster", Some(&layers.cluster)),
+        ("osimage", osimage),
+        ("bmcsetup", bmcsetup),
+    ];
+    let mut overridden = false;
+    for rule in RULES {
+        let own = if rule.field == "osimagetag" {
+            tag.map(|t| Value::String(t.clone())).unwrap_or(Value::Null)
+        } else {
+            field_value(rule.field)
+        };
+        let (value, source) = resolve(rule, &own, "node", &sources);
+        overridden |= source == "node";
+        w.field(rule.field, &value);
+        w.field_parts(&["_", rule.field, "_source"], &Value::String(source.into()));
+    }
+    w.field("_override", &Value::Bool(overridden));
+    let tpm = field_value("tpm_sha256");
+    w.field("tpm_present", &Value::Bool(!tpm.is_null()));
+    w.field("interfaces", &Value::Array(interfaces.to_vec()));
 }

@@ -13,6 +13,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
+use super::json::Objects;
 use super::{ApiError, Ctx, Reply};
 
 pub struct Resource {
@@ -130,18 +131,18 @@ pub trait Hooks: Sync {
     fn before_delete(&self, _ctx: &Ctx, _id: i64, _name: &str) -> Result<(), ApiError> {
         Ok(())
     }
-    /// Renders one object (`Some(id)`) or all of them, keyed by name.
+    /// Renders one object (`Some(id)`) or all of them into `out`, keyed by name.
     fn render(
         &self,
         ctx: &Ctx,
         res: &Resource,
         id: Option<i64>,
-    ) -> Result<Map<String, Value>, ApiError> {
-        let rows = fetch_rows(ctx.tx, res, id)?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.name.clone(), Value::Object(row_json(res, row))))
-            .collect())
+        out: &mut Objects,
+    ) -> Result<(), ApiError> {
+        for row in fetch_rows(ctx.tx, res, id)? {
+            out.push(&row.name, &row_json(res, &row));
+        }
+        Ok(())
     }
 }
 
@@ -161,15 +162,17 @@ pub fn run(res: &'static Resource, verb: Verb, ctx: &mut Ctx) -> Result<Reply, A
 }
 
 fn list(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let objects = res.hooks.render(ctx, res, None)?;
-    Reply::ok(json!({ "config": { res.kind: objects } }))
+    let mut out = Objects::with_capacity(64 * 1024);
+    res.hooks.render(ctx, res, None, &mut out)?;
+    Ok(Reply::Raw(200, out.into_config(res.kind)))
 }
 
 fn show(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = require_id(ctx.tx, res, &name)?;
-    let objects = res.hooks.render(ctx, res, Some(id))?;
-    Reply::ok(json!({ "config": { res.kind: objects } }))
+    let mut out = Objects::with_capacity(4096);
+    res.hooks.render(ctx, res, Some(id), &mut out)?;
+    Ok(Reply::Raw(200, out.into_config(res.kind)))
 }
 
 fn post(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {

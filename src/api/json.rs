@@ -1,0 +1,128 @@
+//! Writing JSON replies straight to bytes.
+//!
+//! Lists of thousands of objects are the hot path of `GET /config/node`; building
+//! a `serde_json::Value` tree for each object and then serializing it costs more
+//! in allocation than everything else. `Objects` writes `{"name": {...}, ...}`
+//! directly; values still go through serde_json, so escaping is serde's.
+
+use serde_json::{Map, Value};
+
+/// Objects keyed by name, as JSON text.
+pub struct Objects {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Objects {
+    pub fn with_capacity(bytes: usize) -> Objects {
+        let mut buf = Vec::with_capacity(bytes + 2);
+        buf.push(b'{');
+        Objects { buf, count: 0 }
+    }
+
+    pub fn push(&mut self, name: &str, obj: &Map<String, Value>) {
+        self.push_with(name, |w| {
+            for (k, v) in obj {
+                w.field(k, v);
+            }
+        });
+    }
+
+    /// Writes one object whose fields `fill` writes.
+    pub fn push_with(&mut self, name: &str, fill: impl FnOnce(&mut ObjectWriter)) {
+        if self.count > 0 {
+            self.buf.push(b',');
+        }
+        self.count += 1;
+        write_str(&mut self.buf, name);
+        self.buf.extend_from_slice(b":{");
+        let mut w = ObjectWriter {
+            buf: &mut self.buf,
+            first: true,
+        };
+        fill(&mut w);
+        self.buf.push(b'}');
+    }
+
+    /// `{"config": {"<kind>": <objects>}}`
+    pub fn into_config(mut self, kind: &str) -> Vec<u8> {
+        self.buf.push(b'}');
+        let mut out = Vec::with_capacity(self.buf.len() + kind.len() + 16);
+        out.extend_from_slice(b"{\"config\":{");
+        write_str(&mut out, kind);
+        out.push(b':');
+        out.extend_from_slice(&self.buf);
+        out.extend_from_slice(b"}}");
+        out
+    }
+}
+
+pub struct ObjectWriter<'a> {
+    buf: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl ObjectWriter<'_> {
+    fn key(&mut self, parts: &[&str]) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        self.buf.push(b'"');
+        for p in parts {
+            // Keys are field names from our own tables: plain ASCII, no escaping.
+            self.buf.extend_from_slice(p.as_bytes());
+        }
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    pub fn field(&mut self, key: &str, value: &Value) {
+        self.key(&[key]);
+        write_value(self.buf, value);
+    }
+
+    /// A field whose key is the concatenation of `parts`.
+    pub fn field_parts(&mut self, parts: &[&str], value: &Value) {
+        self.key(parts);
+        write_value(self.buf, value);
+    }
+
+    pub fn field_str(&mut self, key: &str, value: &str) {
+        self.key(&[key]);
+        write_str(self.buf, value);
+    }
+}
+
+fn write_value(buf: &mut Vec<u8>, v: &Value) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, v);
+}
+
+fn write_str(buf: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn writes_valid_json_with_escapes() {
+        let mut o = Objects::with_capacity(16);
+        o.push_with("a\"b", |w| {
+            w.field("x", &json!([1, "two"]));
+            w.field_parts(&["_", "x", "_source"], &json!("group"));
+            w.field_str("s", "line\nbreak");
+        });
+        o.push("c", json!({"k": null}).as_object().unwrap());
+        let v: Value = serde_json::from_slice(&o.into_config("node")).unwrap();
+        assert_eq!(
+            v,
+            json!({"config": {"node": {"a\"b": {"x": [1, "two"], "_x_source": "group", "s": "line\nbreak"}, "c": {"k": null}}}})
+        );
+        let empty: Value =
+            serde_json::from_slice(&Objects::with_capacity(0).into_config("group")).unwrap();
+        assert_eq!(empty, json!({"config": {"group": {}}}));
+    }
+}
