@@ -77,3 +77,24 @@ unsafe fn map(size: usize) -> *mut u8 {
         p.cast()
     }
 }
+
+/// glibc keeps one heap arena per thread that ever allocated and rarely gives
+/// their free pages back, so a few large replies on many workers leave the
+/// process hundreds of megabytes bigger. Two arenas are plenty for a pool that
+/// spends its time in SQLite and JSON on a 2-core head node.
+pub fn limit_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator tuning.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Returns freed heap pages to the kernel; called after large replies.
+pub fn trim() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim is thread-safe and only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

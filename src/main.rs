@@ -30,6 +30,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
+    alloc::limit_arenas();
     let args = config::Args::parse(std::env::args().skip(1)).map_err(|e| e.to_string())?;
     if args.help {
         print!("{}", config::USAGE);

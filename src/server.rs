@@ -73,6 +73,8 @@ impl Incoming {
 
 /// How long an idle worker waits before checking whether the server was rebuilt.
 const RECV_POLL: Duration = Duration::from_millis(250);
+/// Replies this big leave enough freed memory behind to be worth a trim.
+const LARGE_REPLY_BYTES: usize = 1 << 20;
 /// Pause between attempts to rebuild the accept loop while descriptors are short.
 const REBUILD_RETRY: Duration = Duration::from_millis(100);
 
@@ -268,7 +270,12 @@ fn handle(worker: &mut Worker, mut request: tiny_http::Request) {
         },
     };
     let status = reply.status;
+    let Body::Bytes(bytes) = &reply.body;
+    let large = bytes.len() >= LARGE_REPLY_BYTES;
     respond(request, reply, close);
+    if large {
+        crate::alloc::trim();
+    }
     log::info!(
         "{} {} {} {:.1}ms",
         method_name(method),

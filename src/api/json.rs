@@ -14,9 +14,12 @@ pub struct Objects {
 }
 
 impl Objects {
-    pub fn with_capacity(bytes: usize) -> Objects {
-        let mut buf = Vec::with_capacity(bytes + 2);
-        buf.push(b'{');
+    /// Starts `{"config": {"<kind>": {`; `bytes` is a capacity hint.
+    pub fn new(kind: &str, bytes: usize) -> Objects {
+        let mut buf = Vec::with_capacity(bytes + kind.len() + 16);
+        buf.extend_from_slice(b"{\"config\":{");
+        write_str(&mut buf, kind);
+        buf.extend_from_slice(b":{");
         Objects { buf, count: 0 }
     }
 
@@ -44,16 +47,10 @@ impl Objects {
         self.buf.push(b'}');
     }
 
-    /// `{"config": {"<kind>": <objects>}}`
-    pub fn into_config(mut self, kind: &str) -> Vec<u8> {
-        self.buf.push(b'}');
-        let mut out = Vec::with_capacity(self.buf.len() + kind.len() + 16);
-        out.extend_from_slice(b"{\"config\":{");
-        write_str(&mut out, kind);
-        out.push(b':');
-        out.extend_from_slice(&self.buf);
-        out.extend_from_slice(b"}}");
-        out
+    /// Closes the document.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(b"}}}");
+        self.buf
     }
 }
 
@@ -109,20 +106,19 @@ mod tests {
 
     #[test]
     fn writes_valid_json_with_escapes() {
-        let mut o = Objects::with_capacity(16);
+        let mut o = Objects::new("node", 16);
         o.push_with("a\"b", |w| {
             w.field("x", &json!([1, "two"]));
             w.field_parts(&["_", "x", "_source"], &json!("group"));
             w.field_str("s", "line\nbreak");
         });
         o.push("c", json!({"k": null}).as_object().unwrap());
-        let v: Value = serde_json::from_slice(&o.into_config("node")).unwrap();
+        let v: Value = serde_json::from_slice(&o.finish()).unwrap();
         assert_eq!(
             v,
             json!({"config": {"node": {"a\"b": {"x": [1, "two"], "_x_source": "group", "s": "line\nbreak"}, "c": {"k": null}}}})
         );
-        let empty: Value =
-            serde_json::from_slice(&Objects::with_capacity(0).into_config("group")).unwrap();
+        let empty: Value = serde_json::from_slice(&Objects::new("group", 0).finish()).unwrap();
         assert_eq!(empty, json!({"config": {"group": {}}}));
     }
 }

@@ -162,17 +162,17 @@ pub fn run(res: &'static Resource, verb: Verb, ctx: &mut Ctx) -> Result<Reply, A
 }
 
 fn list(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let mut out = Objects::with_capacity(64 * 1024);
+    let mut out = Objects::new(res.kind, 64 * 1024);
     res.hooks.render(ctx, res, None, &mut out)?;
-    Ok(Reply::Raw(200, out.into_config(res.kind)))
+    Ok(Reply::Raw(200, out.finish()))
 }
 
 fn show(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = require_id(ctx.tx, res, &name)?;
-    let mut out = Objects::with_capacity(4096);
+    let mut out = Objects::new(res.kind, 4096);
     res.hooks.render(ctx, res, Some(id), &mut out)?;
-    Ok(Reply::Raw(200, out.into_config(res.kind)))
+    Ok(Reply::Raw(200, out.finish()))
 }
 
 fn post(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
