@@ -167,9 +167,10 @@ fn duplicate_macs_and_ips_name_the_holder() {
         iface(&show(&mut d, "b"), "BOOTIF")["ipaddress"],
         json!("10.141.1.10")
     );
-    assert!(iface(&show(&mut d, "a"), "BOOTIF")
-        .get("ipaddress")
-        .is_none());
+    assert_eq!(
+        iface(&show(&mut d, "a"), "BOOTIF")["ipaddress"],
+        Value::Null
+    );
 }
 
 #[test]
@@ -371,7 +372,7 @@ fn node_interface_routes() {
     let r = d.get("/config/node/n1/interfaces/ib0");
     assert_eq!(
         r.json()["config"]["node"]["n1"]["interfaces"],
-        json!([{"interface": "ib0", "network": "ib", "ipaddress": "10.149.0.50", "macaddress": null, "dhcp": false, "mtu": 2044}])
+        json!([{"interface": "ib0", "network": "ib", "ipaddress": "10.149.0.50", "ipaddress_ipv6": null, "macaddress": null, "dhcp": false, "mtu": 2044}])
     );
     assert_eq!(d.get("/config/node/n1/interfaces/ib0/_delete").status, 204);
     assert_eq!(d.get("/config/node/n1/interfaces/ib0").status, 404);

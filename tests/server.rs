@@ -90,3 +90,82 @@ fn data_survives_kill_9_and_restart() {
         json!("02:00:00:00:00:01")
     );
 }
+
+#[test]
+fn help_and_bad_settings_stop_start_up_naming_the_problem() {
+    let bin = env!("CARGO_BIN_EXE_luna2d");
+    let out = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("--config") && text.contains("--listen") && text.contains("--data"),
+        "{text}"
+    );
+
+    let dir = crate::util::temp_dir("badini");
+    for (ini, needle) in [
+        ("[API]\nPASSWORT = x\n", "[API] PASSWORT"),
+        ("[NOPE]\nX = 1\n", "[NOPE] X"),
+        ("[SERVER]\nWORKERS = many\n", "WORKERS"),
+        ("[API]\nEXPIRY = forever\n", "EXPIRY"),
+        ("[LOGGER]\nLEVEL = loud\n", "LEVEL"),
+    ] {
+        let path = dir.join("bad.ini");
+        std::fs::write(&path, ini).unwrap();
+        let out = std::process::Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&path)
+            .arg("--data")
+            .arg(dir.join("var"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{ini}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{ini}: {err}");
+    }
+    let out = std::process::Command::new(bin)
+        .args(["--listen", "localhost:7050"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LISTEN"));
+}
+
+#[test]
+fn every_request_is_logged_once() {
+    let mut d = Daemon::start("logline");
+    assert_eq!(d.get_open("/version").status, 200);
+    assert_eq!(d.get_open("/config/node").status, 401);
+    let ok = crate::util::wait_until(std::time::Duration::from_secs(5), || {
+        let log = d.log();
+        log.contains("GET /version 200") && log.contains("GET /config/node 401")
+    });
+    assert!(ok, "{}", d.log());
+    assert_eq!(d.log().matches("GET /version 200").count(), 1);
+}
+
+#[test]
+fn an_internal_error_is_a_500_and_the_daemon_keeps_serving() {
+    let mut d = Daemon::start("internal");
+    assert_eq!(d.get("/config/node").status, 200);
+    // Break the schema behind the daemon's back: node queries now fail in SQLite.
+    let db = rusqlite::Connection::open(d.dir.join("var/luna.db")).unwrap();
+    db.execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE cloud;")
+        .unwrap();
+    for _ in 0..10 {
+        let r = d.get("/config/node");
+        assert_eq!(r.status, 500, "{}", r.text());
+        assert!(r.message().contains("internal error"));
+    }
+    // Every worker is still alive and other routes work.
+    for _ in 0..20 {
+        assert_eq!(d.get("/config/network").status, 200);
+    }
+    assert!(
+        d.log().contains("no such table"),
+        "the detail is logged, not sent"
+    );
+}

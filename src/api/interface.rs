@@ -751,11 +751,9 @@ pub fn node_interfaces_json(
         let mut obj = Map::new();
         obj.insert("interface".into(), Value::String(r.get(1)?));
         obj.insert("macaddress".into(), to_json(Kind::Text, &r.get(2)?));
+        // Always present, null when unset: the luna CLI reads these columns.
         for (idx, key) in [(3, "ipaddress"), (4, "ipaddress_ipv6"), (5, "network")] {
-            let v: Sql = r.get(idx)?;
-            if v != Sql::Null {
-                obj.insert(key.into(), to_json(Kind::Text, &v));
-            }
+            obj.insert(key.into(), to_json(Kind::Text, &r.get(idx)?));
         }
         obj.insert(
             "dhcp".into(),
