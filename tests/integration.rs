@@ -10,3 +10,4 @@ mod hardening;
 mod network;
 mod node;
 mod server;
+mod tidy;

@@ -392,3 +392,28 @@ fn node_interface_routes() {
         "the deleted interface released its address"
     );
 }
+
+#[test]
+fn image_jobs_answer_a_clear_error_until_the_job_queue_exists() {
+    let mut d = Daemon::start("node-osjobs");
+    assert_eq!(
+        d.post("/config/node/n1", node("n1", json!({"group": "compute"})))
+            .status,
+        201
+    );
+    for path in ["/config/node/n1/_ospush", "/config/node/n1/_osgrab"] {
+        let r = d.post(path, node("n1", json!({"osimage": "compute"})));
+        assert_eq!(r.status, 503, "{path}");
+        assert!(r.message().contains("job queue"), "{}", r.message());
+    }
+    let r = d.post(
+        "/config/group/compute/_ospush",
+        json!({"config": {"group": {"compute": {}}}}),
+    );
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        d.post("/config/node/nope/_ospush", node("nope", json!({})))
+            .status,
+        404
+    );
+}

@@ -272,27 +272,14 @@ impl Hooks for NodeHooks {
         id: Option<i64>,
         out: &mut Objects,
     ) -> Result<(), ApiError> {
-        let layers = Layers::load(ctx)?;
         let groups = group::render_map(ctx, &group::GROUP, None)?;
-        let inherited: HashMap<&str, Map<String, Value>> = groups
-            .iter()
-            .map(|(name, g)| (name.as_str(), group_own_values(g)))
-            .collect();
+        let view = View::new(res, Layers::load(ctx)?, &groups);
         let mut ifaces = node_interfaces_json(ctx.tx, id)?;
         let tags = tag_names(ctx, id)?;
         for row in fetch_rows(ctx.tx, res, id)? {
             let interfaces = ifaces.remove(&row.id).unwrap_or_default();
             out.push_with(&row.name, |w| {
-                write_node(
-                    w,
-                    res,
-                    &row,
-                    &layers,
-                    &groups,
-                    &inherited,
-                    &interfaces,
-                    tags.get(&row.id),
-                )
+                view.write(w, &row, interfaces, tags.get(&row.id))
             });
         }
         Ok(())
@@ -327,66 +314,99 @@ fn tag_names(ctx: &Ctx, id: Option<i64>) -> Result<HashMap<i64, String>, ApiErro
     Ok(rows)
 }
 
-/// Writes one node: its columns, inherited values with their sources, and
-/// interfaces. Same shape for list and show.
-#[allow(clippy::too_many_arguments)]
-fn write_node(
-    w: &mut ObjectWriter,
-    res: &Resource,
-    row: &Row,
-    layers: &Layers,
-    groups: &Map<String, Value>,
-    inherited: &HashMap<&str, Map<String, Value>>,
-    interfaces: &[Value],
-    tag: Option<&String>,
-) {
-    let field_value = |name: &str| -> Value {
-        res.fields
-            .iter()
-            .position(|f| f.name == name)
-            .map(|i| to_json(res.fields[i].kind, &row.values[i]))
-            .unwrap_or(Value::Null)
-    };
-    w.field_str("name", &row.name);
-    w.field_str("hostname", &row.name);
-    for (f, v) in res.fields.iter().zip(&row.values) {
-        if !RULES.iter().any(|r| r.field == f.name) {
-            w.field(f.name, &to_json(f.kind, v));
+/// Everything needed to write nodes, computed once per request: the layers
+/// nodes inherit from and where each rule's own value sits in a row.
+struct View<'a> {
+    res: &'a Resource,
+    layers: Layers,
+    groups: &'a Map<String, Value>,
+    /// Per group: the values it passes down.
+    inherited: HashMap<&'a str, Map<String, Value>>,
+    /// Per rule: the index of the node field holding the node's own value.
+    rule_field: Vec<Option<usize>>,
+    /// Per field: written by the rule loop rather than as a plain column.
+    is_rule: Vec<bool>,
+    group_idx: Option<usize>,
+    osimage_idx: Option<usize>,
+    bmcsetup_idx: Option<usize>,
+    tpm_idx: Option<usize>,
+}
+
+impl<'a> View<'a> {
+    fn new(res: &'a Resource, layers: Layers, groups: &'a Map<String, Value>) -> View<'a> {
+        let idx = |name: &str| res.fields.iter().position(|f| f.name == name);
+        View {
+            res,
+            layers,
+            groups,
+            inherited: groups
+                .iter()
+                .map(|(name, g)| (name.as_str(), group_own_values(g)))
+                .collect(),
+            rule_field: RULES.iter().map(|r| idx(r.field)).collect(),
+            is_rule: res
+                .fields
+                .iter()
+                .map(|f| RULES.iter().any(|r| r.field == f.name))
+                .collect(),
+            group_idx: idx("group"),
+            osimage_idx: idx("osimage"),
+            bmcsetup_idx: idx("bmcsetup"),
+            tpm_idx: idx("tpm_sha256"),
         }
     }
-    let group_name = field_value("group");
-    let group = group_name.as_str().and_then(|g| groups.get(g));
-    let group_own = group_name.as_str().and_then(|g| inherited.get(g));
-    let own_or_group = |key: &str, group_key: &str| -> Option<String> {
-        field_value(key).as_str().map(str::to_string).or_else(|| {
-            group
-                .and_then(|g| g.get(group_key))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-    };
-    let osimage = own_or_group("osimage", "osimage").and_then(|n| layers.osimage.get(&n));
-    let bmcsetup = own_or_group("bmcsetup", "bmcsetupname").and_then(|n| layers.bmcsetup.get(&n));
-    let sources = [
-        ("group", group_own),
-        ("cluster", Some(&layers.cluster)),
-        ("osimage", osimage),
-        ("bmcsetup", bmcsetup),
-    ];
-    let mut overridden = false;
-    for rule in RULES {
-        let own = if rule.field == "osimagetag" {
-            tag.map(|t| Value::String(t.clone())).unwrap_or(Value::Null)
-        } else {
-            field_value(rule.field)
-        };
-        let (value, source) = resolve(rule, &own, "node", &sources);
-        overridden |= source == "node";
-        w.field(rule.field, &value);
-        w.field_parts(&["_", rule.field, "_source"], &Value::String(source.into()));
+
+    fn text<'r>(&self, row: &'r Row, idx: Option<usize>) -> Option<&'r str> {
+        match idx.map(|i| &row.values[i]) {
+            Some(Sql::Text(s)) => Some(s),
+            _ => None,
+        }
     }
-    w.field("_override", &Value::Bool(overridden));
-    let tpm = field_value("tpm_sha256");
-    w.field("tpm_present", &Value::Bool(!tpm.is_null()));
-    w.field("interfaces", &Value::Array(interfaces.to_vec()));
+
+    /// Writes one node: its columns, inherited values with their sources, and
+    /// interfaces. Same shape for list and show.
+    fn write(&self, w: &mut ObjectWriter, row: &Row, interfaces: Vec<Value>, tag: Option<&String>) {
+        w.field_str("name", &row.name);
+        w.field_str("hostname", &row.name);
+        for ((f, v), is_rule) in self.res.fields.iter().zip(&row.values).zip(&self.is_rule) {
+            if !is_rule {
+                w.field(f.name, &to_json(f.kind, v));
+            }
+        }
+        let group_name = self.text(row, self.group_idx);
+        let group = group_name.and_then(|g| self.groups.get(g));
+        let group_own = group_name.and_then(|g| self.inherited.get(g));
+        let from_group = |key: &str| group.and_then(|g| g.get(key)).and_then(Value::as_str);
+        let osimage = self
+            .text(row, self.osimage_idx)
+            .or_else(|| from_group("osimage"))
+            .and_then(|n| self.layers.osimage.get(n));
+        let bmcsetup = self
+            .text(row, self.bmcsetup_idx)
+            .or_else(|| from_group("bmcsetupname"))
+            .and_then(|n| self.layers.bmcsetup.get(n));
+        let sources = [
+            ("group", group_own),
+            ("cluster", Some(&self.layers.cluster)),
+            ("osimage", osimage),
+            ("bmcsetup", bmcsetup),
+        ];
+        let mut overridden = false;
+        for (rule, field_idx) in RULES.iter().zip(&self.rule_field) {
+            let own = match field_idx {
+                Some(i) => to_json(self.res.fields[*i].kind, &row.values[*i]),
+                None => tag.map(|t| Value::String(t.clone())).unwrap_or(Value::Null),
+            };
+            let (value, source) = resolve(rule, &own, "node", &sources);
+            overridden |= source == "node";
+            w.field(rule.field, &value);
+            w.field_parts(&["_", rule.field, "_source"], &Value::String(source.into()));
+        }
+        w.field("_override", &Value::Bool(overridden));
+        w.field(
+            "tpm_present",
+            &Value::Bool(self.text(row, self.tpm_idx).is_some()),
+        );
+        w.field("interfaces", &Value::Array(interfaces));
+    }
 }

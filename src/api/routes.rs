@@ -87,6 +87,7 @@ pub static ROUTES: &[Route] = &[
     f(Post, "/config/group/{}/interfaces",                Token, W, interface::group_update),
     f(Get,  "/config/group/{}/interfaces/{}",             Token, R, interface::group_show),
     f(Get,  "/config/group/{}/interfaces/{}/_delete",     Token, W, interface::group_delete),
+    f(Post, "/config/group/{}/_ospush",                   Token, R, system::group_image_job),
     r(Get,  "/config/group/{}",                           Token, &group::GROUP, Verb::Show),
     r(Post, "/config/group/{}",                           Token, &group::GROUP, Verb::Post),
 
@@ -98,6 +99,8 @@ pub static ROUTES: &[Route] = &[
     f(Post, "/config/node/{}/interfaces",                 Token, W, interface::node_update),
     f(Get,  "/config/node/{}/interfaces/{}",              Token, R, interface::node_show),
     f(Get,  "/config/node/{}/interfaces/{}/_delete",      Token, W, interface::node_delete),
+    f(Post, "/config/node/{}/_ospush",                    Token, R, system::node_image_job),
+    f(Post, "/config/node/{}/_osgrab",                    Token, R, system::node_image_job),
     r(Get,  "/config/node/{}",                            Token, &node::NODE, Verb::Show),
     r(Post, "/config/node/{}",                            Token, &node::NODE, Verb::Post),
 ];
