@@ -23,7 +23,9 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let db = Connection::open(path)?;
     db.busy_timeout(BUSY_TIMEOUT)?;
     db.pragma_update(None, "journal_mode", "WAL")?;
-    db.pragma_update(None, "synchronous", "NORMAL")?;
+    // FULL: a committed request survives power loss, not just a killed process.
+    // Measured here it costs nothing noticeable (the WAL is appended, not rewritten).
+    db.pragma_update(None, "synchronous", "FULL")?;
     db.pragma_update(None, "foreign_keys", "ON")?;
     // Each worker keeps its own page cache; a small one keeps eight workers'
     // copies of the hot pages within the memory budget.
