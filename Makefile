@@ -37,7 +37,8 @@ static: ## Build a fully static binary (musl if available, else glibc +crt-stati
 		cp target/$(GNU)/release/luna2d target/luna2d-static; \
 	fi
 	@file target/luna2d-static 2>/dev/null || true
-	@if ldd target/luna2d-static >/dev/null 2>&1; then echo "error: not static"; exit 1; else echo "target/luna2d-static is static"; fi
+	@if ldd target/luna2d-static 2>&1 | grep -q '=>'; then echo "error: target/luna2d-static links shared libraries"; exit 1; fi
+	@echo "target/luna2d-static is static"
 
 clean: ## Remove build output (not ./var)
 	$(CARGO) clean

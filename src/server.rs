@@ -354,8 +354,8 @@ fn header(k: &str, v: &str) -> tiny_http::Header {
 /// tiny_http does on a client connection.
 fn set_timeouts(socket: &TcpListener, timeout: Duration) -> std::io::Result<()> {
     let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        tv_sec: timeout.as_secs() as _,
+        tv_usec: timeout.subsec_micros() as _,
     };
     for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
         // SAFETY: a valid fd, a valid pointer to a timeval and its size.
