@@ -75,6 +75,19 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     pub log_file: Option<PathBuf>,
     pub api_username: String,
+    /// `http` or `https`: how nodes reach the API.
+    pub api_protocol: String,
+    pub verify_certificate: bool,
+    /// Where nodes fetch files, when a web server fronts IMAGE_FILES.
+    pub webserver: Option<(String, u16)>,
+    pub template_files: PathBuf,
+    /// Minimum time between two reloads of one service.
+    pub cooldown: Duration,
+    /// `[SERVICES] COMMAND`: the service manager.
+    pub service_command: String,
+    /// `[SERVICES] DHCP`, `DNS`: unit names.
+    pub dhcp_unit: String,
+    pub dns_unit: String,
     pub api_password: String,
     pub token_expiry: Duration,
     pub secret_key: Option<String>,
@@ -137,6 +150,15 @@ impl Args {
 }
 
 impl Config {
+    /// The service manager's unit name for one of luna2d's services.
+    pub fn service_unit(&self, service: &str) -> String {
+        match service {
+            "dhcp" => self.dhcp_unit.clone(),
+            "dns" => self.dns_unit.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Builds the settings from defaults, the optional file and the command line,
     /// in that order of precedence (command line wins).
     pub fn load(args: &Args) -> Result<Config, ConfigError> {
@@ -242,6 +264,38 @@ impl Config {
             log_level,
             log_file: opt_path(get("LOGGER", "LOGFILE")),
             api_username: get("API", "USERNAME"),
+            api_protocol: match get("API", "PROTOCOL").as_str() {
+                p @ ("http" | "https") => p.to_string(),
+                other => {
+                    return Err(ConfigError(format!(
+                        "[API] PROTOCOL '{other}' must be http or https"
+                    )))
+                }
+            },
+            verify_certificate: parse_bool(
+                "API",
+                "VERIFY_CERTIFICATE",
+                &get("API", "VERIFY_CERTIFICATE"),
+            )?,
+            webserver: match (
+                get("WEBSERVER", "PORT").as_str(),
+                get("WEBSERVER", "PROTOCOL").as_str(),
+            ) {
+                ("", _) => None,
+                (port, proto) => Some((
+                    if proto.is_empty() {
+                        "http".to_string()
+                    } else {
+                        proto.to_string()
+                    },
+                    parse_int("WEBSERVER", "PORT", port, 1, 65535)? as u16,
+                )),
+            },
+            template_files: PathBuf::from(get("TEMPLATES", "TEMPLATE_FILES")),
+            cooldown: parse_duration("SERVICES", "COOLDOWN", &get("SERVICES", "COOLDOWN"), 's')?,
+            service_command: get("SERVICES", "COMMAND"),
+            dhcp_unit: get("SERVICES", "DHCP"),
+            dns_unit: get("SERVICES", "DNS"),
             api_password: get("API", "PASSWORD"),
             token_expiry: parse_duration("API", "EXPIRY", &get("API", "EXPIRY"), 'h')?,
             secret_key: Some(get("API", "SECRET_KEY")).filter(|s| !s.is_empty()),

@@ -11,6 +11,8 @@ mod db;
 mod inherit;
 mod ipam;
 mod server;
+mod services;
+mod templates;
 mod util;
 
 use std::process::ExitCode;
@@ -50,6 +52,7 @@ fn run() -> Result<(), String> {
     drop(db);
     let auth = api::auth::Keys::load(cfg.secret_key.as_deref(), &cfg.data_dir, cfg.token_expiry)
         .map_err(|e| format!("cannot load the token secret: {e}"))?;
+    let templates = templates::Shared::new(&cfg.template_files)?;
     let socket = server::bind(&cfg).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let bound = socket.local_addr().map_err(|e| e.to_string())?;
     // Tests and scripts read this line to learn the port when asked for port 0.
@@ -58,7 +61,13 @@ fn run() -> Result<(), String> {
         "luna2d {} listening on http://{bound}",
         env!("CARGO_PKG_VERSION")
     );
-    let app = Arc::new(api::App { config: cfg, auth });
+    let app = Arc::new(api::App {
+        config: cfg,
+        auth,
+        templates,
+        bound,
+        cooldowns: Default::default(),
+    });
     server::serve(socket, app).map_err(|e| e.to_string())
 }
 

@@ -39,6 +39,7 @@ pub struct Incoming {
     /// The raw URL path (percent-encoded), without the query string.
     pub path: String,
     pub headers: Vec<(String, String)>,
+    pub remote: Option<std::net::SocketAddr>,
     pub body: Vec<u8>,
 }
 
@@ -60,6 +61,8 @@ pub struct Outgoing {
 
 pub enum Body {
     Bytes(Vec<u8>),
+    /// A file streamed from disk, with its length.
+    File(std::fs::File, u64),
 }
 
 impl Incoming {
@@ -251,6 +254,7 @@ fn handle(worker: &mut Worker, mut request: tiny_http::Request) {
                     method,
                     path: path.clone(),
                     headers,
+                    remote: request.remote_addr().copied(),
                     body,
                 };
                 match catch_unwind(AssertUnwindSafe(|| api::dispatch(worker, &incoming))) {
@@ -270,8 +274,7 @@ fn handle(worker: &mut Worker, mut request: tiny_http::Request) {
         },
     };
     let status = reply.status;
-    let Body::Bytes(bytes) = &reply.body;
-    let large = bytes.len() >= LARGE_REPLY_BYTES;
+    let large = matches!(&reply.body, Body::Bytes(b) if b.len() >= LARGE_REPLY_BYTES);
     respond(request, reply, close);
     if large {
         crate::alloc::trim();
@@ -335,6 +338,11 @@ fn respond(request: tiny_http::Request, reply: Outgoing, close: bool) {
                 .with_chunked_threshold(usize::MAX),
             )
         }
+        // Streamed in tiny_http's buffer-sized pieces, never read whole into memory.
+        Body::File(file, len) => request.respond(
+            tiny_http::Response::new(status, headers, file, Some(len as usize), None)
+                .with_chunked_threshold(usize::MAX),
+        ),
     };
     if let Err(e) = result {
         log::debug!("response not delivered: {e}");

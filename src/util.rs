@@ -66,6 +66,21 @@ pub fn as_base64(s: &str) -> String {
     }
 }
 
+/// Text a client may have sent base64-encoded (the luna CLI encodes kernel
+/// options and scripts): decoded when it is base64 of UTF-8 text, else as is.
+pub fn decode_text(s: &str) -> String {
+    match b64_decode(s).and_then(|b| String::from_utf8(b).ok()) {
+        Some(text)
+            if text
+                .chars()
+                .all(|c| !c.is_control() || c == '\n' || c == '\t' || c == '\r') =>
+        {
+            text
+        }
+        _ => s.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +107,10 @@ mod tests {
         assert!(b64_decode("#!/bin").is_none());
         assert!(b64_decode("Zg=a").is_none());
         assert_eq!(as_base64("#!/bin/bash"), "IyEvYmluL2Jhc2g=");
+        assert_eq!(decode_text("cXVpZXQgbm9zbXQ="), "quiet nosmt");
+        assert_eq!(
+            decode_text("net.ifnames=0 biosdevname=0"),
+            "net.ifnames=0 biosdevname=0"
+        );
     }
 }

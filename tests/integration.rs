@@ -4,10 +4,12 @@
 mod util;
 
 mod auth;
+mod boot;
 mod cluster;
 mod group;
 mod hardening;
 mod network;
 mod node;
 mod server;
+mod service;
 mod tidy;

@@ -22,6 +22,9 @@ pub enum Auth {
     Open,
     /// An admin token is required.
     Token,
+    /// An admin token, or a provisioning token for the node named by the
+    /// route's first parameter.
+    Node,
 }
 
 pub struct Keys {
@@ -95,7 +98,12 @@ fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// Checks the route's auth rule; returns the claims when a valid token was sent.
-pub fn check(app: &App, req: &Incoming, rule: Auth) -> Result<Option<Claims>, ApiError> {
+pub fn check(
+    app: &App,
+    req: &Incoming,
+    rule: Auth,
+    params: &[String],
+) -> Result<Option<Claims>, ApiError> {
     let header = req
         .header("x-access-tokens")
         .map(|t| t.trim().trim_matches('"'));
@@ -103,9 +111,9 @@ pub fn check(app: &App, req: &Incoming, rule: Auth) -> Result<Option<Claims>, Ap
         (Auth::Open, None) => Ok(None),
         // An open route ignores a bad token rather than failing on it.
         (Auth::Open, Some(t)) => Ok(app.auth.verify(t).ok()),
-        (Auth::Token, None) | (Auth::Token, Some("")) => Err(ApiError::Unauthorized(
-            "a valid token is missing (header x-access-tokens)".into(),
-        )),
+        (Auth::Token | Auth::Node, None) | (Auth::Token | Auth::Node, Some("")) => Err(
+            ApiError::Unauthorized("a valid token is missing (header x-access-tokens)".into()),
+        ),
         (Auth::Token, Some(t)) => {
             let claims = app.auth.verify(t)?;
             if claims.scope.as_deref() == Some("provision") {
@@ -115,8 +123,32 @@ pub fn check(app: &App, req: &Incoming, rule: Auth) -> Result<Option<Claims>, Ap
             }
             Ok(Some(claims))
         }
+        (Auth::Node, Some(t)) => {
+            let claims = app.auth.verify(t)?;
+            if claims.scope.as_deref() == Some("provision")
+                && claims.node.as_deref() != params.first().map(String::as_str)
+            {
+                return Err(ApiError::Forbidden(
+                    "this provisioning token is for another node".into(),
+                ));
+            }
+            Ok(Some(claims))
+        }
     }
 }
+
+/// A provisioning token: lets an installing node report its state and update
+/// its own record, nothing else.
+pub fn provision_token(app: &App, node: &str) -> Result<String, ApiError> {
+    let claims = Claims {
+        id: None,
+        node: Some(node.to_string()),
+        scope: Some("provision".into()),
+    };
+    app.auth.issue(claims, PROVISION_TOKEN_LIFETIME)
+}
+
+const PROVISION_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,14 +6,18 @@
 //! Handlers return values; they never write to the connection.
 
 pub mod auth;
+pub mod boot;
 pub mod cluster;
+pub mod files;
 pub mod group;
 pub mod interface;
 pub mod json;
+pub mod monitor;
 pub mod network;
 pub mod node;
 pub mod resource;
 pub mod routes;
+pub mod service;
 pub mod system;
 
 use std::fmt;
@@ -29,6 +33,10 @@ use crate::server::{Body, Incoming, Method, Outgoing};
 pub struct App {
     pub config: Config,
     pub auth: auth::Keys,
+    pub templates: crate::templates::Shared,
+    /// The address actually listened on (the port matters when 0 was asked for).
+    pub bound: std::net::SocketAddr,
+    pub cooldowns: service::Cooldowns,
 }
 
 /// One worker thread's state: its own SQLite connection.
@@ -55,6 +63,9 @@ impl Worker {
 pub struct Ctx<'a> {
     pub tx: &'a Transaction<'a>,
     pub app: &'a App,
+    pub req: &'a Incoming,
+    /// The claims of the token sent, when it was valid.
+    pub token: Option<auth::Claims>,
     /// Decoded `{name}` segments of the route, in order.
     pub params: Vec<String>,
     /// The parsed JSON body of a POST.
@@ -120,6 +131,8 @@ pub enum ApiError {
     Forbidden(String),
     NotFound(String),
     Unavailable(String),
+    /// A template failed to render: a 500 whose message names template and line.
+    Template(String),
     Internal(String),
 }
 
@@ -159,6 +172,9 @@ pub enum Reply {
     Empty,
     /// JSON already serialized.
     Raw(u16, Vec<u8>),
+    /// Plain text: boot scripts, install scripts.
+    Text(u16, String),
+    File(std::fs::File, u64),
 }
 
 impl Reply {
@@ -190,6 +206,10 @@ fn reply_for_error(e: ApiError) -> Outgoing {
         ApiError::Forbidden(m) => error_reply(403, &m),
         ApiError::NotFound(m) => error_reply(404, &m),
         ApiError::Unavailable(m) => error_reply(503, &m),
+        ApiError::Template(m) => {
+            log::error!("{m}");
+            error_reply(500, &m)
+        }
         ApiError::Internal(m) => {
             log::error!("internal error: {m}");
             error_reply(500, "internal error; see the daemon log")
@@ -212,9 +232,10 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         routes::Found::WrongMethod => return error_reply(405, "method not allowed on this path"),
         routes::Found::None => return error_reply(404, &format!("no such endpoint: {}", req.path)),
     };
-    if let Err(e) = auth::check(&worker.app, req, route.auth) {
-        return reply_for_error(e);
-    }
+    let token = match auth::check(&worker.app, req, route.auth, &params) {
+        Ok(t) => t,
+        Err(e) => return reply_for_error(e),
+    };
     let body = if method == Method::Post {
         if req.body.iter().all(u8::is_ascii_whitespace) {
             None
@@ -240,6 +261,8 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
     let mut ctx = Ctx {
         tx: &tx,
         app: &app,
+        req,
+        token,
         params,
         body,
     };
@@ -260,6 +283,18 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
             status,
             content_type: "application/json",
             body: Body::Bytes(bytes),
+            headers: Vec::new(),
+        },
+        Ok(Reply::Text(status, text)) => Outgoing {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: Body::Bytes(text.into_bytes()),
+            headers: Vec::new(),
+        },
+        Ok(Reply::File(file, len)) => Outgoing {
+            status: 200,
+            content_type: "application/octet-stream",
+            body: Body::File(file, len),
             headers: Vec::new(),
         },
         Ok(Reply::Empty) => Outgoing {

@@ -410,3 +410,18 @@ impl<'a> View<'a> {
         w.field("interfaces", &Value::Array(interfaces));
     }
 }
+
+/// One node as the API shows it, for callers that need its resolved values
+/// (boot scripts, install templates).
+pub fn render_node(ctx: &Ctx, id: i64) -> Result<Map<String, Value>, ApiError> {
+    let mut out = Objects::new("node", 4096);
+    NODE.hooks.render(ctx, &NODE, Some(id), &mut out)?;
+    let doc: Value = serde_json::from_slice(&out.finish())
+        .map_err(|e| ApiError::Internal(format!("node render: {e}")))?;
+    doc["config"]["node"]
+        .as_object()
+        .and_then(|nodes| nodes.values().next())
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("node not found"))
+}

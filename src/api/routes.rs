@@ -7,9 +7,12 @@
 
 use std::sync::OnceLock;
 
-use super::auth::Auth::{self, Open, Token};
+use super::auth::Auth::{self, Node, Open, Token};
 use super::resource::{Resource, Verb};
-use super::{cluster, group, interface, network, node, system, ApiError, Ctx, Reply};
+use super::{
+    boot, cluster, files, group, interface, monitor, network, node, service, system, ApiError, Ctx,
+    Reply,
+};
 use crate::server::Method::{self, Get, Post};
 
 pub type HandlerFn = fn(&mut Ctx) -> Result<Reply, ApiError>;
@@ -102,7 +105,35 @@ pub static ROUTES: &[Route] = &[
     f(Post, "/config/node/{}/_ospush",                    Token, R, system::node_image_job),
     f(Post, "/config/node/{}/_osgrab",                    Token, R, system::node_image_job),
     r(Get,  "/config/node/{}",                            Token, &node::NODE, Verb::Show),
-    r(Post, "/config/node/{}",                            Token, &node::NODE, Verb::Post),
+    // A node's provisioning token may update that node (the installer reports
+    // vendor, asset tag and a DHCP-assigned address).
+    r(Post, "/config/node/{}",                            Node,  &node::NODE, Verb::Post),
+
+    // Booting: asked for by nodes while they PXE-boot, so no token.
+    f(Get,  "/boot",                                      Open,  R, boot::menu),
+    f(Get,  "/boot/short",                                Open,  R, boot::short),
+    f(Get,  "/boot/disk",                                 Open,  R, boot::disk),
+    f(Get,  "/boot/search/mac/{}",                        Open,  W, boot::search_mac),
+    f(Get,  "/boot/manual/group/{}/{}",                   Open,  W, boot::manual_group),
+    f(Get,  "/boot/manual/hostname/{}/{}",                Open,  W, boot::manual_hostname),
+    // Install scripts: only to the node itself or a controller (checked inside).
+    f(Get,  "/boot/install/{}",                           Token, W, boot::install),
+    f(Get,  "/kickstart/install/{}",                      Open,  W, boot::kickstart),
+
+    // File downloads; image and torrent files check the token inside.
+    f(Get,  "/files",                                     Open,  R, files::list),
+    f(Get,  "/files/{}",                                  Open,  R, files::download),
+    f(Get,  "/filesauth",                                 Open,  R, files::auth),
+
+    // Node monitoring
+    f(Get,  "/monitor/node",                              Token, R, monitor::nodes),
+    f(Get,  "/monitor/node/{}",                           Open,  R, monitor::node),
+    f(Post, "/monitor/node/{}",                           Node,  W, monitor::update_node),
+
+    // Service control and the state of the services
+    f(Get,  "/service/status/{}",                         Open,  W, service::status),
+    f(Get,  "/service/{}/reload",                         Token, W, service::reload),
+    f(Get,  "/monitor/service/{}",                        Open,  R, service::monitor),
 ];
 
 pub enum Found {

@@ -13,7 +13,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// The migrations, in order. Index + 1 is the schema version after applying it.
-const MIGRATIONS: &[&str] = &[include_str!("../../sql/001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../sql/001_schema.sql"),
+    include_str!("../../sql/002_status.sql"),
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Negative: KiB, per connection (SQLite's default is 2 MiB).

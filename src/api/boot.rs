@@ -1,0 +1,550 @@
+//! The boot path: iPXE menus and node scripts, install and kickstart templates.
+//!
+//! Nodes ask for these while they PXE-boot, without a token. Every value placed
+//! in a boot script is checked for line breaks first: iPXE reads one command per
+//! line, so a newline in, say, kernel options would inject commands.
+//!
+//! A node that cannot be booted (unknown MAC, no kernel) gets a failure script
+//! that says why and returns to the menu; iPXE shows it on the console, which is
+//! where an admin standing at the node looks.
+
+use std::net::IpAddr;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::{json, Map, Value};
+
+use super::interface::{apply_node_entries, normalize_mac, regroup};
+use super::node::render_node;
+use super::resource::lookup_id;
+use super::{auth, ApiError, Ctx, Reply};
+use crate::ipam::Allocator;
+
+/// The state recorded when a node has fetched its boot script.
+const DISCOVERED: &str = "install.discovered";
+/// The state recorded when a node has fetched its install script.
+const RENDERED: &str = "install.rendered";
+
+fn render(ctx: &Ctx, template: &str, data: Value) -> Result<String, ApiError> {
+    ctx.app
+        .templates
+        .get()
+        .render(template, data)
+        .map_err(ApiError::Template)
+}
+
+/// The controller's address as nodes see it: the beacon controller's IP.
+fn controller_ip(tx: &Transaction) -> Result<String, ApiError> {
+    let ip: Option<String> = tx
+        .prepare_cached(
+            "SELECT a.ipaddress FROM controller c JOIN ipaddress a ON a.controllerid = c.id
+             ORDER BY c.beacon DESC, c.id LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    ip.ok_or_else(|| ApiError::Internal("the controller has no IP address".into()))
+}
+
+fn host(ip: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
+}
+
+struct Urls {
+    controller: String,
+    api: String,
+    files: String,
+}
+
+fn urls(ctx: &Ctx) -> Result<Urls, ApiError> {
+    let controller = controller_ip(ctx.tx)?;
+    let cfg = &ctx.app.config;
+    let api = format!(
+        "{}://{}:{}",
+        cfg.api_protocol,
+        host(&controller),
+        ctx.app.bound.port()
+    );
+    let files = match &cfg.webserver {
+        Some((proto, port)) => format!("{proto}://{}:{port}", host(&controller)),
+        None => api.clone(),
+    };
+    Ok(Urls {
+        controller,
+        api,
+        files,
+    })
+}
+
+/// A failure script, answered with `status` (200 for the boot flow, as iPXE
+/// would otherwise show only an HTTP error).
+fn failed(ctx: &Ctx, status: u16, message: &str) -> Result<Reply, ApiError> {
+    let urls = urls(ctx)?;
+    let message = message.replace(['\n', '\r'], " ");
+    Ok(Reply::Text(
+        status,
+        render(
+            ctx,
+            "templ_boot_failed.cfg",
+            json!({ "message": message, "url": urls.api }),
+        )?,
+    ))
+}
+
+/// `GET /boot`
+pub fn menu(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let urls = urls(ctx)?;
+    let nodes: Vec<String> = ctx
+        .tx
+        .prepare_cached(
+            "SELECT n.name FROM node n WHERE NOT EXISTS
+               (SELECT 1 FROM nodeinterface ni WHERE ni.nodeid = n.id AND ni.macaddress IS NOT NULL)
+             ORDER BY n.name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let groups: Vec<String> = ctx
+        .tx
+        .prepare_cached("SELECT name FROM \"group\" WHERE osimageid IS NOT NULL ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let text = render(
+        ctx,
+        "templ_boot_ipxe.cfg",
+        json!({ "url": urls.api, "nodes": nodes, "groups": groups }),
+    )?;
+    Ok(Reply::Text(200, text))
+}
+
+/// `GET /boot/short`
+pub fn short(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let urls = urls(ctx)?;
+    Ok(Reply::Text(
+        200,
+        render(ctx, "templ_boot_ipxe_short.cfg", json!({ "url": urls.api }))?,
+    ))
+}
+
+/// `GET /boot/disk`
+pub fn disk(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let urls = urls(ctx)?;
+    Ok(Reply::Text(
+        200,
+        render(ctx, "templ_boot_disk.cfg", json!({ "url": urls.api }))?,
+    ))
+}
+
+fn mac_param(ctx: &Ctx, idx: usize) -> Result<String, ApiError> {
+    normalize_mac(ctx.param(idx))
+}
+
+/// `GET /boot/search/mac/{mac}`
+pub fn search_mac(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let mac = mac_param(ctx, 0)?;
+    let node: Option<i64> = ctx
+        .tx
+        .prepare_cached("SELECT nodeid FROM nodeinterface WHERE macaddress = ?1")?
+        .query_row([&mac], |r| r.get(0))
+        .optional()?;
+    match node {
+        Some(id) => node_script(ctx, id, &mac),
+        None => failed(
+            ctx,
+            200,
+            &format!("no node is configured with MAC address {mac}"),
+        ),
+    }
+}
+
+/// `GET /boot/manual/hostname/{node}/{mac}`: the MAC moves to that node.
+pub fn manual_hostname(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let name = ctx.param(0).to_string();
+    let mac = mac_param(ctx, 1)?;
+    let Some(id) = lookup_id(ctx.tx, "node", &name)? else {
+        return failed(ctx, 404, &format!("node {name} does not exist"));
+    };
+    assign_mac(ctx.tx, id, &mac)?;
+    node_script(ctx, id, &mac)
+}
+
+/// `GET /boot/manual/group/{group}/{mac}`: the first node of the group without
+/// a MAC on its provisioning interface gets this one; a node is created when
+/// there is none.
+pub fn manual_group(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let group = ctx.param(0).to_string();
+    let mac = mac_param(ctx, 1)?;
+    let Some(group_id) = lookup_id(ctx.tx, "group", &group)? else {
+        return failed(ctx, 404, &format!("group {group} does not exist"));
+    };
+    ctx.tx.execute(
+        "UPDATE nodeinterface SET macaddress = NULL WHERE macaddress = ?1",
+        [&mac],
+    )?;
+    let free: Option<i64> = ctx
+        .tx
+        .prepare_cached(&format!(
+            "SELECT n.id FROM node n JOIN \"group\" g ON g.id = n.groupid WHERE n.groupid = ?1 AND NOT EXISTS
+               (SELECT 1 FROM nodeinterface ni WHERE ni.nodeid = n.id AND ni.interface = {PROVISION_INTERFACE}
+                AND ni.macaddress IS NOT NULL)
+             ORDER BY n.name LIMIT 1"
+        ))?
+        .query_row([group_id], |r| r.get(0))
+        .optional()?;
+    let id = match free {
+        Some(id) => id,
+        None => create_node(ctx.tx, group_id, &group)?,
+    };
+    assign_mac(ctx.tx, id, &mac)?;
+    node_script(ctx, id, &mac)
+}
+
+/// The SQL for a node's provisioning interface (node `n`, group `g`): the node's
+/// own, else its group's, else `BOOTIF`, as `node.rs` RULES resolve it.
+const PROVISION_INTERFACE: &str =
+    "COALESCE(n.provision_interface, g.provision_interface, 'BOOTIF')";
+
+fn assign_mac(tx: &Transaction, node: i64, mac: &str) -> Result<(), ApiError> {
+    tx.execute(
+        "UPDATE nodeinterface SET macaddress = NULL WHERE macaddress = ?1",
+        [mac],
+    )?;
+    let iface: String = tx.query_row(
+        &format!("SELECT {PROVISION_INTERFACE} FROM node n JOIN \"group\" g ON g.id = n.groupid WHERE n.id = ?1"),
+        [node],
+        |r| r.get(0),
+    )?;
+    apply_node_entries(
+        tx,
+        &mut Allocator::default(),
+        node,
+        &json!([{ "interface": iface, "macaddress": mac }]),
+    )
+}
+
+/// Creates the next node of a group: the highest numbered name plus one, with
+/// the same zero padding (`node009` → `node010`), or `<group>001`.
+fn create_node(tx: &Transaction, group_id: i64, group: &str) -> Result<i64, ApiError> {
+    let names: Vec<String> = tx
+        .prepare_cached("SELECT name FROM node WHERE groupid = ?1")?
+        .query_map([group_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let (prefix, next, width) = names
+        .iter()
+        .filter_map(|n| {
+            let digits = n.len() - n.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let num: u64 = n[n.len() - digits..].parse().ok()?;
+            Some((n[..n.len() - digits].to_string(), num, digits))
+        })
+        .max_by_key(|(_, num, _)| *num)
+        .map(|(p, num, w)| (p, num + 1, w))
+        .unwrap_or_else(|| (group.to_string(), 1, 3));
+    for num in next..next + NAME_ATTEMPTS_MAX {
+        let name = format!("{prefix}{num:0width$}");
+        if lookup_id(tx, "node", &name)?.is_none() {
+            tx.execute(
+                "INSERT INTO node (name, groupid, service) VALUES (?1, ?2, 0)",
+                params![name, group_id],
+            )?;
+            let id = tx.last_insert_rowid();
+            regroup(tx, &mut Allocator::default(), id, None, group_id)?;
+            log::info!("boot: created node {name} in group {group}");
+            return Ok(id);
+        }
+    }
+    Err(ApiError::bad(format!(
+        "no free node name after {prefix}{next}"
+    )))
+}
+
+const NAME_ATTEMPTS_MAX: u64 = 1000;
+
+/// Values that go into boot scripts must stay on their line.
+fn one_line(what: &str, v: &str) -> Result<String, String> {
+    if v.contains(['\n', '\r']) {
+        return Err(format!("{what} contains a line break"));
+    }
+    Ok(v.to_string())
+}
+
+fn text<'a>(obj: &'a Map<String, Value>, key: &str) -> &'a str {
+    obj.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The OS image files a node boots: the tag's when one is set.
+struct Image {
+    kernelfile: Option<String>,
+    initrdfile: Option<String>,
+    imagefile: Option<String>,
+    distribution: Option<String>,
+    osrelease: Option<String>,
+}
+
+fn image(tx: &Transaction, osimage: &str, tag: &str) -> Result<Option<Image>, ApiError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT COALESCE(t.kernelfile, o.kernelfile), COALESCE(t.initrdfile, o.initrdfile),
+                    COALESCE(t.imagefile, o.imagefile), o.distribution, o.osrelease
+             FROM osimage o LEFT JOIN osimagetag t ON t.osimageid = o.id AND t.name = ?2 WHERE o.name = ?1",
+        )?
+        .query_row(params![osimage, tag], |r| {
+            Ok(Image {
+                kernelfile: r.get(0)?,
+                initrdfile: r.get(1)?,
+                imagefile: r.get(2)?,
+                distribution: r.get(3)?,
+                osrelease: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+/// A network's prefix length and gateway, by name.
+fn network_facts(tx: &Transaction, name: &str) -> Result<(u8, Option<String>), ApiError> {
+    let (cidr, gateway): (String, Option<String>) = tx
+        .prepare_cached("SELECT network, gateway FROM network WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let prefix = cidr
+        .parse::<ipnet::IpNet>()
+        .map(|n| n.prefix_len())
+        .unwrap_or(0);
+    Ok((prefix, gateway))
+}
+
+fn set_state(tx: &Transaction, node: i64, state: &str) -> Result<(), ApiError> {
+    tx.prepare_cached("UPDATE node SET status = ?2 WHERE id = ?1")?
+        .execute(params![node, state])?;
+    Ok(())
+}
+
+/// The iPXE script that boots node `id`, which announced itself with `mac`.
+fn node_script(ctx: &Ctx, id: i64, mac: &str) -> Result<Reply, ApiError> {
+    let node = render_node(ctx, id)?;
+    let name = text(&node, "name").to_string();
+    if node.get("netboot") == Some(&Value::Bool(false)) {
+        let urls = urls(ctx)?;
+        return Ok(Reply::Text(
+            200,
+            render(ctx, "templ_boot_disk.cfg", json!({ "url": urls.api }))?,
+        ));
+    }
+    match boot_values(ctx, &node, mac) {
+        Ok(values) => {
+            set_state(ctx.tx, id, DISCOVERED)?;
+            Ok(Reply::Text(200, render(ctx, "templ_nodeboot.cfg", values)?))
+        }
+        Err(why) => failed(ctx, 200, &format!("cannot boot {name}: {why}")),
+    }
+}
+
+fn boot_values(ctx: &Ctx, node: &Map<String, Value>, mac: &str) -> Result<Value, String> {
+    let name = text(node, "name");
+    let osimage = text(node, "osimage");
+    if osimage.is_empty() {
+        return Err("no osimage is set for the node or its group".into());
+    }
+    let img = image(ctx.tx, osimage, text(node, "osimagetag"))
+        .map_err(|e| format!("{e}"))?
+        .ok_or_else(|| format!("osimage {osimage} does not exist"))?;
+    let missing = |what: &str| format!("osimage {osimage} has no {what}: pack the osimage first");
+    let kernelfile = img.kernelfile.ok_or_else(|| missing("kernelfile"))?;
+    let initrdfile = img.initrdfile.ok_or_else(|| missing("initrdfile"))?;
+    let iface = node
+        .get("interfaces")
+        .and_then(Value::as_array)
+        .and_then(|l| {
+            l.iter()
+                .find(|i| i.get("macaddress").and_then(Value::as_str) == Some(mac))
+        })
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("MAC {mac} is not on any interface of {name}"))?;
+    let (ip, bootproto, gateway) = match (
+        iface.get("ipaddress").and_then(Value::as_str),
+        iface.get("network").and_then(Value::as_str),
+    ) {
+        (Some(ip), Some(net)) => {
+            let (prefix, gw) = network_facts(ctx.tx, net).map_err(|e| format!("{e}"))?;
+            (format!("{ip}/{prefix}"), "static", gw.unwrap_or_default())
+        }
+        _ => ("dhcp".to_string(), "dhcp", String::new()),
+    };
+    let urls = urls(ctx).map_err(|e| format!("{e}"))?;
+    let kerneloptions = crate::util::decode_text(text(node, "kerneloptions"));
+    let service = if node.get("service") == Some(&Value::Bool(true)) {
+        1
+    } else {
+        0
+    };
+    Ok(json!({
+        "node": one_line("node", name)?,
+        "group": one_line("group", text(node, "group"))?,
+        "osimage": one_line("osimage", osimage)?,
+        "hostname": one_line("hostname", text(node, "hostname"))?,
+        "kernelfile": one_line("kernelfile", &kernelfile)?,
+        "initrdfile": one_line("initrdfile", &initrdfile)?,
+        "kerneloptions": one_line("kerneloptions", &kerneloptions)?,
+        "mac": mac,
+        "ip": ip,
+        "bootproto": bootproto,
+        "gateway": gateway,
+        "url": urls.api,
+        "files_url": urls.files,
+        "controller": urls.controller,
+        "verifycert": if ctx.app.config.verify_certificate { "yes" } else { "no" },
+        "service": service,
+    }))
+}
+
+/// Install scripts are only for the node itself or a controller: the request
+/// must come from one of the node's addresses, a controller's, or this host.
+fn check_origin(ctx: &Ctx, node_id: i64, name: &str) -> Result<(), ApiError> {
+    let Some(remote) = ctx.req.remote.map(|a| a.ip()) else {
+        return Err(ApiError::Forbidden(
+            "the request's origin is unknown".into(),
+        ));
+    };
+    if remote == ctx.app.bound.ip() {
+        return Ok(());
+    }
+    let allowed: Vec<String> = ctx
+        .tx
+        .prepare_cached(
+            "SELECT a.ipaddress FROM ipaddress a JOIN nodeinterface ni ON ni.id = a.nodeinterfaceid
+             WHERE ni.nodeid = ?1 AND a.ipaddress IS NOT NULL
+             UNION SELECT ipaddress FROM ipaddress WHERE controllerid IS NOT NULL AND ipaddress IS NOT NULL",
+        )?
+        .query_map([node_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if allowed
+        .iter()
+        .any(|ip| ip.parse::<IpAddr>().is_ok_and(|ip| ip == remote))
+    {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!("the install script of {name} is served only to {name} itself or a controller, not {remote}")))
+}
+
+/// `(userid, username, password, netchannel, mgmtchannel)` of a BMC setup.
+type BmcCredentials = (
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn install_values(ctx: &Ctx, id: i64) -> Result<Value, ApiError> {
+    let node = render_node(ctx, id)?;
+    let name = text(&node, "name").to_string();
+    let osimage = text(&node, "osimage").to_string();
+    let img = image(ctx.tx, &osimage, text(&node, "osimagetag"))?;
+    let urls = urls(ctx)?;
+    let token = auth::provision_token(ctx.app, &name)?;
+    let mut interfaces = Vec::new();
+    let mut bmc = json!({});
+    for iface in node
+        .get("interfaces")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(iface) = iface.as_object() else {
+            continue;
+        };
+        let mut entry = iface.clone();
+        let (prefix, gateway) = match iface.get("network").and_then(Value::as_str) {
+            Some(net) => network_facts(ctx.tx, net)?,
+            None => (0, None),
+        };
+        let netmask = ipnet::Ipv4Net::new(std::net::Ipv4Addr::UNSPECIFIED, prefix.min(32))
+            .map(|n| n.netmask().to_string())
+            .unwrap_or_default();
+        // Templates read these keys whether set or not.
+        for key in [
+            "mtu",
+            "vlanid",
+            "vlan_parent",
+            "bond_mode",
+            "bond_slaves",
+            "options",
+            "macaddress",
+            "ipaddress",
+        ] {
+            entry.entry(key).or_insert(Value::Null);
+        }
+        entry.insert("prefix".into(), json!(prefix));
+        entry.insert("netmask".into(), json!(netmask));
+        entry.insert("gateway".into(), json!(gateway.unwrap_or_default()));
+        if text(iface, "interface") == "BMC" {
+            bmc = Value::Object(entry);
+        } else {
+            interfaces.push(Value::Object(entry));
+        }
+    }
+    if let Some(setup) = node.get("bmcsetup").and_then(Value::as_str) {
+        let creds: Option<BmcCredentials> = ctx
+            .tx
+            .prepare_cached("SELECT userid, username, password, netchannel, mgmtchannel FROM bmcsetup WHERE name = ?1")?
+            .query_row([setup], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .optional()?;
+        if let (Some((userid, username, password, netchannel, mgmtchannel)), Some(b)) =
+            (creds, bmc.as_object_mut())
+        {
+            b.insert("userid".into(), json!(userid.unwrap_or(2)));
+            b.insert("username".into(), json!(username.unwrap_or_default()));
+            b.insert("password".into(), json!(password.unwrap_or_default()));
+            b.insert("netchannel".into(), json!(netchannel.unwrap_or(1)));
+            b.insert("mgmtchannel".into(), json!(mgmtchannel.unwrap_or(1)));
+        }
+    }
+    let setupbmc = node.get("setupbmc") == Some(&Value::Bool(true))
+        && bmc.get("ipaddress").is_some_and(|v| !v.is_null())
+        && bmc.get("username").is_some();
+    let script = |key: &str| crate::util::decode_text(text(&node, key));
+    Ok(json!({
+        "node": name,
+        "hostname": text(&node, "hostname"),
+        "group": text(&node, "group"),
+        "token": token,
+        "url": urls.api,
+        "insecure": !ctx.app.config.verify_certificate,
+        "osimage": osimage,
+        "imagefile": img.as_ref().and_then(|i| i.imagefile.clone()).unwrap_or_default(),
+        "distribution": img.as_ref().and_then(|i| i.distribution.clone()).unwrap_or_default(),
+        "osrelease": img.as_ref().and_then(|i| i.osrelease.clone()).unwrap_or_default(),
+        "provision_method": text(&node, "provision_method"),
+        "provision_fallback": text(&node, "provision_fallback"),
+        "provision_interface": text(&node, "provision_interface"),
+        "roles": text(&node, "roles"),
+        "scripts": text(&node, "scripts"),
+        "systemroot": "/sysroot",
+        "interfaces": interfaces,
+        "setupbmc": setupbmc,
+        "bmc": bmc,
+        "prescript": script("prescript"),
+        "partscript": script("partscript"),
+        "postscript": script("postscript"),
+    }))
+}
+
+/// `GET /boot/install/{node}`: the node's install script.
+pub fn install(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    install_with(ctx, "templ_install.cfg")
+}
+
+/// `GET /kickstart/install/{node}`: the node's kickstart file.
+pub fn kickstart(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    install_with(ctx, "templ_install_kickstart.cfg")
+}
+
+fn install_with(ctx: &Ctx, template: &str) -> Result<Reply, ApiError> {
+    let name = ctx.param(0).to_string();
+    let id = lookup_id(ctx.tx, "node", &name)?
+        .ok_or_else(|| ApiError::not_found(format!("node '{name}' not found")))?;
+    check_origin(ctx, id, &name)?;
+    let values = install_values(ctx, id)?;
+    let text = render(ctx, template, values)?;
+    set_state(ctx.tx, id, RENDERED)?;
+    Ok(Reply::Text(200, text))
+}

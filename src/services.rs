@@ -1,0 +1,43 @@
+//! Running the service manager: `[SERVICES] COMMAND <action> <unit>`, with a
+//! time limit. Commands are argument vectors, never shell strings, and take
+//! nothing from a request but a service name from a fixed list.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+
+/// How long a service command may run.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `COMMAND status <unit>`; true when it exits 0.
+pub fn status(cfg: &Config, unit: &str) -> Result<bool, String> {
+    run(&cfg.service_command, &["status", unit]).map(|code| code == 0)
+}
+
+/// Runs `program args...` and returns its exit code, killing it after the timeout.
+pub fn run(program: &str, args: &[&str]) -> Result<i32, String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status.code().unwrap_or(-1)),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{program} did not finish within {}s",
+                    COMMAND_TIMEOUT.as_secs()
+                ));
+            }
+            Err(e) => return Err(format!("{program}: {e}")),
+        }
+    }
+}
