@@ -8,6 +8,7 @@ mod alloc;
 mod api;
 mod config;
 mod db;
+mod gen;
 mod inherit;
 mod ipam;
 mod server;
@@ -67,7 +68,9 @@ fn run() -> Result<(), String> {
         templates,
         bound,
         cooldowns: Default::default(),
+        regen: Default::default(),
     });
+    gen::spawn(app.clone())?;
     server::serve(socket, app).map_err(|e| e.to_string())
 }
 

@@ -41,3 +41,38 @@ pub fn run(program: &str, args: &[&str]) -> Result<i32, String> {
         }
     }
 }
+
+/// Like `run`, but also returns what the command printed (stdout and stderr),
+/// for validators whose complaints should reach the admin.
+pub fn run_capture(program: &str, args: &[&str]) -> Result<(i32, String), String> {
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let pid = child.id();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(COMMAND_TIMEOUT) {
+        Ok(Ok(out)) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            Ok((out.status.code().unwrap_or(-1), text))
+        }
+        Ok(Err(e)) => Err(format!("{program}: {e}")),
+        Err(_) => {
+            // SAFETY: signalling the child we started; at worst it already exited.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            Err(format!(
+                "{program} did not finish within {}s",
+                COMMAND_TIMEOUT.as_secs()
+            ))
+        }
+    }
+}

@@ -44,6 +44,18 @@ const BUILT_IN: &[(&str, &str)] = &[
         "templ_install_kickstart.cfg",
         include_str!("../templates/templ_install_kickstart.cfg"),
     ),
+    (
+        "templ_dhcpd.cfg",
+        include_str!("../templates/templ_dhcpd.cfg"),
+    ),
+    (
+        "templ_dns_zones_conf.cfg",
+        include_str!("../templates/templ_dns_zones_conf.cfg"),
+    ),
+    (
+        "templ_dns_zone.cfg",
+        include_str!("../templates/templ_dns_zone.cfg"),
+    ),
 ];
 
 pub struct Templates {
@@ -154,10 +166,7 @@ mod tests {
         )
         .unwrap();
         let err = Templates::load(&dir).err().unwrap();
-        assert!(
-            err.contains("templ_boot_disk.cfg") && err.contains('3'),
-            "{err}"
-        );
+        assert!(err.contains("templ_boot_disk.cfg:2:"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -23,7 +23,10 @@ fn bootable(name: &str) -> Daemon {
     .unwrap();
     let r = d.post(
         "/config/node/node001",
-        node("node001", json!({"group": "compute", "interfaces": [{"interface": "BOOTIF", "macaddress": "aa:bb:cc:dd:ee:01"}]})),
+        node(
+            "node001",
+            json!({"group": "compute", "interfaces": [{"interface": "BOOTIF", "macaddress": "aa:bb:cc:dd:ee:01"}]}),
+        ),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     d
@@ -257,7 +260,10 @@ fn install_script_is_for_the_node_itself_and_passes_bash_n() {
         json!({"config": {"network": {"lo": {"network": "127.0.0.0/24"}}}}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = d.post("/config/node/node001", node("node001", json!({"interfaces": [{"interface": "eth1", "network": "lo", "ipaddress": "127.0.0.20"}]})));
+    let r = d.post(
+        "/config/node/node001",
+        node("node001", json!({"interfaces": [{"interface": "eth1", "network": "lo", "ipaddress": "127.0.0.20"}]})),
+    );
     assert_eq!(r.status, 204, "{}", r.text());
     let token = d.token();
     assert_eq!(d.get_open("/boot/install/node001").status, 401);

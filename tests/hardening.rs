@@ -44,7 +44,8 @@ fn huge_declared_body_is_refused_and_the_daemon_lives() {
     let mut d = Daemon::start("huge-body");
     for len in ["1000000000000", "20000000"] {
         let mut s = TcpStream::connect(d.addr).unwrap();
-        write!(s, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n").unwrap();
+        write!(s, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
+            .unwrap();
         let r = read_one(&mut s).expect("a reply");
         assert_eq!(r.status, 413, "{len}: {}", r.text());
         assert!(r.message().contains("too large"));

@@ -6,6 +6,7 @@ mod util;
 mod auth;
 mod boot;
 mod cluster;
+mod configs;
 mod group;
 mod hardening;
 mod network;

@@ -42,7 +42,10 @@ fn luna_cli_add_change_remove() {
     assert_eq!(iface(&n, "BOOTIF")["ipaddress"], json!("10.141.0.1"));
     assert_eq!(iface(&n, "BMC")["ipaddress"], json!("10.148.0.1"));
 
-    let r = d.post("/config/node/node9001", json!({"config": {"node": {"node9001": {"name": "node9001", "comment": "Y2hhbmdlZC1ieS1jbGk="}}}}));
+    let r = d.post(
+        "/config/node/node9001",
+        json!({"config": {"node": {"node9001": {"name": "node9001", "comment": "Y2hhbmdlZC1ieS1jbGk="}}}}),
+    );
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(
         show(&mut d, "node9001")["comment"],
@@ -146,17 +149,29 @@ fn duplicate_macs_and_ips_name_the_holder() {
         iface(&show(&mut d, "a"), "BOOTIF")["ipaddress"],
         json!("10.141.1.10")
     );
-    let r = d.post("/config/node/b", node("b", json!({"group": "compute", "interfaces": [{"interface": "BOOTIF", "macaddress": "02-00-00-00-00-0A"}]})));
+    let r = d.post(
+        "/config/node/b",
+        node(
+            "b",
+            json!({"group": "compute", "interfaces": [{"interface": "BOOTIF", "macaddress": "02-00-00-00-00-0A"}]}),
+        ),
+    );
     assert_eq!(r.status, 400);
     assert!(
         r.message().contains("a interface BOOTIF"),
         "{}",
         r.message()
     );
-    let r = d.post("/config/node/b", node("b", json!({"group": "compute", "interfaces": [{"interface": "BOOTIF", "ipaddress": "10.141.1.10"}]})));
+    let r = d.post(
+        "/config/node/b",
+        node("b", json!({"group": "compute", "interfaces": [{"interface": "BOOTIF", "ipaddress": "10.141.1.10"}]})),
+    );
     assert_eq!(r.status, 400);
     assert!(r.message().contains("in use by a"), "{}", r.message());
-    let r = d.post("/config/node/b", node("b", json!({"group": "compute", "interfaces": [{"interface": "BOOTIF", "ipaddress": "10.141.255.254"}]})));
+    let r = d.post(
+        "/config/node/b",
+        node("b", json!({"group": "compute", "interfaces": [{"interface": "BOOTIF", "ipaddress": "10.141.255.254"}]})),
+    );
     assert_eq!(r.status, 400);
     assert!(r.message().contains("controller"), "{}", r.message());
     assert_eq!(d.get("/config/node/b").status, 404);

@@ -65,10 +65,7 @@ fn luna2_reload_rereads_templates_with_cooldown_and_status() {
     let r = d.get("/service/luna2/reload");
     assert_eq!(r.status, 500, "{}", r.text());
     let msg = r.message();
-    assert!(
-        msg.contains("templ_boot_disk.cfg") && msg.contains('3'),
-        "{msg}"
-    );
+    assert!(msg.contains("templ_boot_disk.cfg:3:"), "{msg}");
     assert!(
         d.get_open("/boot/disk").text().contains("site disk script"),
         "the previous templates are kept"

@@ -422,7 +422,9 @@ fn check_origin(ctx: &Ctx, node_id: i64, name: &str) -> Result<(), ApiError> {
     {
         return Ok(());
     }
-    Err(ApiError::Forbidden(format!("the install script of {name} is served only to {name} itself or a controller, not {remote}")))
+    Err(ApiError::Forbidden(format!(
+        "the install script of {name} is served only to {name} itself or a controller, not {remote}"
+    )))
 }
 
 /// `(userid, username, password, netchannel, mgmtchannel)` of a BMC setup.

@@ -268,11 +268,15 @@ fn assign(
     let text = ip.map(|i| i.to_string());
     let num = text.as_deref().and_then(ipv4_num);
     if current.is_some() {
-        tx.prepare_cached("UPDATE ipaddress SET networkid = ?2, ipaddress = ?3, ipnum = ?4, dhcp = ?5 WHERE nodeinterfaceid = ?1")?
-            .execute(params![iface, net, text, num, dhcp as i64])?;
+        tx.prepare_cached(
+            "UPDATE ipaddress SET networkid = ?2, ipaddress = ?3, ipnum = ?4, dhcp = ?5 WHERE nodeinterfaceid = ?1",
+        )?
+        .execute(params![iface, net, text, num, dhcp as i64])?;
     } else {
-        tx.prepare_cached("INSERT INTO ipaddress (nodeinterfaceid, networkid, ipaddress, ipnum, dhcp) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![iface, net, text, num, dhcp as i64])?;
+        tx.prepare_cached(
+            "INSERT INTO ipaddress (nodeinterfaceid, networkid, ipaddress, ipnum, dhcp) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![iface, net, text, num, dhcp as i64])?;
     }
     Ok(())
 }

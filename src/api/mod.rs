@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod boot;
 pub mod cluster;
+pub mod dns;
 pub mod files;
 pub mod group;
 pub mod interface;
@@ -37,6 +38,7 @@ pub struct App {
     /// The address actually listened on (the port matters when 0 was asked for).
     pub bound: std::net::SocketAddr,
     pub cooldowns: service::Cooldowns,
+    pub regen: crate::gen::Regen,
 }
 
 /// One worker thread's state: its own SQLite connection.
@@ -272,6 +274,10 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         Ok(reply) => tx.commit().map(|_| reply).map_err(ApiError::from),
         Err(e) => Err(e),
     };
+    if route.regen && result.is_ok() {
+        app.regen.request(crate::gen::Service::Dhcp, None);
+        app.regen.request(crate::gen::Service::Dns, None);
+    }
     match result {
         Ok(Reply::Json(status, v)) => Outgoing {
             status,

@@ -65,7 +65,11 @@ pub fn update_node(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .and_then(|m| m.get("status"))
         .and_then(|s| s.get(&name))
         .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::bad(format!("request body must be {{\"monitor\": {{\"status\": {{\"{name}\": {{\"state\": ...}}}}}}}}")))?;
+        .ok_or_else(|| {
+            ApiError::bad(format!(
+                "request body must be {{\"monitor\": {{\"status\": {{\"{name}\": {{\"state\": ...}}}}}}}}"
+            ))
+        })?;
     if let Some(k) = entry.keys().find(|k| *k != "state" && *k != "status") {
         return Err(ApiError::bad(format!(
             "unknown field '{k}' for node monitoring"

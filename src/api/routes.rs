@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use super::auth::Auth::{self, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
-    boot, cluster, files, group, interface, monitor, network, node, service, system, ApiError, Ctx,
-    Reply,
+    boot, cluster, dns, files, group, interface, monitor, network, node, service, system, ApiError,
+    Ctx, Reply,
 };
 use crate::server::Method::{self, Get, Post};
 
@@ -28,6 +28,8 @@ pub struct Route {
     pub pattern: &'static str,
     pub auth: Auth,
     pub write: bool,
+    /// A successful request changes what the DHCP and DNS configs contain.
+    pub regen: bool,
     pub handler: Handler,
 }
 
@@ -37,6 +39,19 @@ const fn f(method: Method, pattern: &'static str, auth: Auth, write: bool, h: Ha
         pattern,
         auth,
         write,
+        regen: false,
+        handler: Handler::Fn(h),
+    }
+}
+
+/// A write route whose success changes the DHCP and DNS configs.
+const fn c(method: Method, pattern: &'static str, auth: Auth, h: HandlerFn) -> Route {
+    Route {
+        method,
+        pattern,
+        auth,
+        write: true,
+        regen: true,
         handler: Handler::Fn(h),
     }
 }
@@ -54,6 +69,7 @@ const fn r(
         pattern,
         auth,
         write,
+        regen: write,
         handler: Handler::Res(res, verb),
     }
 }
@@ -70,7 +86,7 @@ pub static ROUTES: &[Route] = &[
 
     // Cluster
     f(Get,  "/config/cluster",                            Token, R, cluster::show),
-    f(Post, "/config/cluster",                            Token, W, cluster::update),
+    c(Post, "/config/cluster",                            Token,    cluster::update),
 
     // Networks; member, next free IP and IP status are IPAM queries.
     r(Get,  "/config/network",                            Token, &network::NETWORK, Verb::List),
@@ -87,9 +103,9 @@ pub static ROUTES: &[Route] = &[
     r(Get,  "/config/group/{}/_delete",                   Token, &group::GROUP, Verb::Delete),
     r(Post, "/config/group/{}/_clone",                    Token, &group::GROUP, Verb::Clone),
     f(Get,  "/config/group/{}/interfaces",                Token, R, interface::group_list),
-    f(Post, "/config/group/{}/interfaces",                Token, W, interface::group_update),
+    c(Post, "/config/group/{}/interfaces",                Token,    interface::group_update),
     f(Get,  "/config/group/{}/interfaces/{}",             Token, R, interface::group_show),
-    f(Get,  "/config/group/{}/interfaces/{}/_delete",     Token, W, interface::group_delete),
+    c(Get,  "/config/group/{}/interfaces/{}/_delete",     Token,    interface::group_delete),
     f(Post, "/config/group/{}/_ospush",                   Token, R, system::group_image_job),
     r(Get,  "/config/group/{}",                           Token, &group::GROUP, Verb::Show),
     r(Post, "/config/group/{}",                           Token, &group::GROUP, Verb::Post),
@@ -99,9 +115,9 @@ pub static ROUTES: &[Route] = &[
     r(Get,  "/config/node/{}/_delete",                    Token, &node::NODE, Verb::Delete),
     r(Post, "/config/node/{}/_clone",                     Token, &node::NODE, Verb::Clone),
     f(Get,  "/config/node/{}/interfaces",                 Token, R, interface::node_list),
-    f(Post, "/config/node/{}/interfaces",                 Token, W, interface::node_update),
+    c(Post, "/config/node/{}/interfaces",                 Token,    interface::node_update),
     f(Get,  "/config/node/{}/interfaces/{}",              Token, R, interface::node_show),
-    f(Get,  "/config/node/{}/interfaces/{}/_delete",      Token, W, interface::node_delete),
+    c(Get,  "/config/node/{}/interfaces/{}/_delete",      Token,    interface::node_delete),
     f(Post, "/config/node/{}/_ospush",                    Token, R, system::node_image_job),
     f(Post, "/config/node/{}/_osgrab",                    Token, R, system::node_image_job),
     r(Get,  "/config/node/{}",                            Token, &node::NODE, Verb::Show),
@@ -114,8 +130,8 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/boot/short",                                Open,  R, boot::short),
     f(Get,  "/boot/disk",                                 Open,  R, boot::disk),
     f(Get,  "/boot/search/mac/{}",                        Open,  W, boot::search_mac),
-    f(Get,  "/boot/manual/group/{}/{}",                   Open,  W, boot::manual_group),
-    f(Get,  "/boot/manual/hostname/{}/{}",                Open,  W, boot::manual_hostname),
+    c(Get,  "/boot/manual/group/{}/{}",                   Open,     boot::manual_group),
+    c(Get,  "/boot/manual/hostname/{}/{}",                Open,     boot::manual_hostname),
     // Install scripts: only to the node itself or a controller (checked inside).
     f(Get,  "/boot/install/{}",                           Token, W, boot::install),
     f(Get,  "/kickstart/install/{}",                      Open,  W, boot::kickstart),
@@ -134,6 +150,11 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/service/status/{}",                         Open,  W, service::status),
     f(Get,  "/service/{}/reload",                         Token, W, service::reload),
     f(Get,  "/monitor/service/{}",                        Open,  R, service::monitor),
+
+    // Extra DNS records per network
+    f(Get,  "/config/dns/{}",                             Token, R, dns::list),
+    c(Post, "/config/dns/{}",                             Token,    dns::update),
+    c(Get,  "/config/dns/{}/{}/_delete",                  Token,    dns::delete),
 ];
 
 pub enum Found {

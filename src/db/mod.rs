@@ -16,6 +16,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/001_schema.sql"),
     include_str!("../../sql/002_status.sql"),
+    include_str!("../../sql/003_dns.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
