@@ -465,3 +465,27 @@ fn files_are_listed_streamed_and_confined() {
     assert_eq!(r.status, 200);
     assert_eq!(d.get_open("/filesauth").status, 401);
 }
+
+#[test]
+fn roles_and_scripts_are_served_base64_with_a_token() {
+    let mut d = Daemon::start("boot-roles");
+    let roles = d.dir.join("var/roles");
+    std::fs::create_dir_all(&roles).unwrap();
+    std::fs::write(
+        roles.join("slurm"),
+        "# target: postscript\nsystemctl enable slurmd\n",
+    )
+    .unwrap();
+    let r = d.get("/boot/roles/slurm");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["target"], json!("postscript"));
+    let script = r.json()["script"].as_str().unwrap().to_string();
+    assert_eq!(
+        script,
+        "IyB0YXJnZXQ6IHBvc3RzY3JpcHQKc3lzdGVtY3RsIGVuYWJsZSBzbHVybWQK"
+    );
+    assert_eq!(d.get_open("/boot/roles/slurm").status, 401);
+    assert_eq!(d.get("/boot/roles/nope").status, 404);
+    assert_eq!(d.get("/boot/scripts/nope").status, 404);
+    assert_eq!(d.get("/boot/roles/..%2Fsecret.key").status, 400);
+}

@@ -142,6 +142,12 @@ fn dhcp_and_dns_configs_pass_the_real_validators() {
     );
     assert!(conf.contains("range 10.150.0.200 10.150.0.220;"));
     assert!(!conf.contains("subnet 10.148.0.0"), "ipmi has DHCP off");
+    // Unknown machines: iPXE gets the full menu.
+    let port = d.addr.port();
+    assert!(
+        conf.contains(&format!("filename \"http://10.141.255.254:{port}/boot\";")),
+        "{conf}"
+    );
     let host = |name: &str| {
         conf.split("host ")
             .find(|h| h.starts_with(name))

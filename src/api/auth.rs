@@ -25,6 +25,8 @@ pub enum Auth {
     /// An admin token, or a provisioning token for the node named by the
     /// route's first parameter.
     Node,
+    /// An admin token or any node's provisioning token.
+    Install,
 }
 
 pub struct Keys {
@@ -111,9 +113,9 @@ pub fn check(
         (Auth::Open, None) => Ok(None),
         // An open route ignores a bad token rather than failing on it.
         (Auth::Open, Some(t)) => Ok(app.auth.verify(t).ok()),
-        (Auth::Token | Auth::Node, None) | (Auth::Token | Auth::Node, Some("")) => Err(
-            ApiError::Unauthorized("a valid token is missing (header x-access-tokens)".into()),
-        ),
+        (Auth::Token | Auth::Node | Auth::Install, None | Some("")) => Err(ApiError::Unauthorized(
+            "a valid token is missing (header x-access-tokens)".into(),
+        )),
         (Auth::Token, Some(t)) => {
             let claims = app.auth.verify(t)?;
             if claims.scope.as_deref() == Some("provision") {
@@ -123,6 +125,7 @@ pub fn check(
             }
             Ok(Some(claims))
         }
+        (Auth::Install, Some(t)) => app.auth.verify(t).map(Some),
         (Auth::Node, Some(t)) => {
             let claims = app.auth.verify(t)?;
             if claims.scope.as_deref() == Some("provision")

@@ -550,3 +550,45 @@ fn install_with(ctx: &Ctx, template: &str) -> Result<Reply, ApiError> {
     set_state(ctx.tx, id, RENDERED)?;
     Ok(Reply::Text(200, text))
 }
+
+/// Roles and scripts run by the installer, kept as files under the data
+/// directory (`roles/<name>`, `scripts/<name>`). A first line `# target: <t>`
+/// says where the installer runs it (`postscript` when absent).
+fn boot_file(ctx: &Ctx, kind: &str) -> Result<Reply, ApiError> {
+    let name = ctx.param(0).to_string();
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !name.starts_with('.');
+    if !valid {
+        return Err(ApiError::bad(format!(
+            "invalid {kind} name '{}'",
+            name.escape_default()
+        )));
+    }
+    let path = ctx.app.config.data_dir.join(format!("{kind}s")).join(&name);
+    let content = std::fs::read_to_string(&path)
+        .map_err(|_| ApiError::not_found(format!("{kind} '{name}' not found")))?;
+    let target = content
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# target:"))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|| "postscript".into());
+    Ok(Reply::Json(
+        200,
+        json!({ "target": target, "script": crate::util::b64_encode(content.as_bytes()) }),
+    ))
+}
+
+/// `GET /boot/roles/{role}`
+pub fn role(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    boot_file(ctx, "role")
+}
+
+/// `GET /boot/scripts/{script}`
+pub fn script(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    boot_file(ctx, "script")
+}

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use super::auth::Auth::{self, Node, Open, Token};
+use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
     boot, cluster, dns, files, group, interface, monitor, network, node, service, system, ApiError,
@@ -132,6 +132,9 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/boot/search/mac/{}",                        Open,  W, boot::search_mac),
     c(Get,  "/boot/manual/group/{}/{}",                   Open,     boot::manual_group),
     c(Get,  "/boot/manual/hostname/{}/{}",                Open,     boot::manual_hostname),
+    // Installer roles and scripts; a node's provisioning token will do.
+    f(Get,  "/boot/roles/{}",                             Install, R, boot::role),
+    f(Get,  "/boot/scripts/{}",                           Install, R, boot::script),
     // Install scripts: only to the node itself or a controller (checked inside).
     f(Get,  "/boot/install/{}",                           Token, W, boot::install),
     f(Get,  "/kickstart/install/{}",                      Open,  W, boot::kickstart),
