@@ -300,7 +300,131 @@ fn main() {
         peak / 1024
     );
 
+    boot_storm(addr, pid, &token, &dir);
+
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+const STORM_CLIENTS: usize = 64;
+
+/// The last "<service>: ... (N ms)" the regeneration job logged.
+fn last_generation_ms(log: &str, service: &str) -> Option<String> {
+    log.lines()
+        .rev()
+        .find(|l| l.contains(&format!("] {service}: ")) && l.ends_with(" ms)"))
+        .and_then(|l| l.rsplit('(').next())
+        .map(|s| s.trim_end_matches(')').to_string())
+}
+
+/// A boot storm: every node fetches its boot script, its install script, and
+/// reports a state, 64 at a time.
+fn boot_storm(addr: SocketAddr, pid: u32, token: &str, dir: &std::path::Path) {
+    // Boot files are set straight in the database until the osimage API exists.
+    let db = rusqlite::Connection::open(dir.join("var/luna.db")).expect("db");
+    db.execute("UPDATE osimage SET kernelfile = 'vmlinuz', initrdfile = 'initrd.img', imagefile = 'compute.tar.gz'", [])
+        .expect("osimage");
+    drop(db);
+    // Let the regeneration job settle after seeding, then read its timing.
+    std::thread::sleep(Duration::from_secs(4));
+    let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
+    println!(
+        "configs         {NODES} nodes: dhcpd.conf {} and DNS zones {} (render + validate + install)",
+        last_generation_ms(&log, "dhcp").unwrap_or_else(|| "n/a".into()),
+        last_generation_ms(&log, "dns").unwrap_or_else(|| "n/a".into()),
+    );
+
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..STORM_CLIENTS)
+        .map(|_| {
+            let (next, token) = (next.clone(), token.to_string());
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                let mut lat: [Vec<Duration>; 3] = Default::default();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= NODES {
+                        return lat;
+                    }
+                    let name = format!("node{i:05}");
+                    let mac = format!(
+                        "02:00:00:{:02x}:{:02x}:{:02x}",
+                        (i >> 16) & 0xff,
+                        (i >> 8) & 0xff,
+                        i & 0xff
+                    );
+                    let t = Instant::now();
+                    let (status, body) =
+                        c.call("GET", &format!("/boot/search/mac/{mac}"), "", None);
+                    lat[0].push(t.elapsed());
+                    assert!(
+                        status == 200
+                            && body.starts_with(b"#!ipxe")
+                            && body.windows(7).any(|w| w == b"imgexec")
+                    );
+                    let t = Instant::now();
+                    let (status, body) =
+                        c.call("GET", &format!("/boot/install/{name}"), &token, None);
+                    lat[1].push(t.elapsed());
+                    assert_eq!(status, 200);
+                    let text = String::from_utf8_lossy(&body);
+                    let node_token = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("export LUNA_TOKEN=\""))
+                        .map(|t| t.trim_end_matches('"').to_string())
+                        .expect("provisioning token");
+                    let report = format!(
+                        r#"{{"monitor":{{"status":{{"{name}":{{"state":"install.success"}}}}}}}}"#
+                    );
+                    let t = Instant::now();
+                    let (status, _) = c.call(
+                        "POST",
+                        &format!("/monitor/node/{name}"),
+                        &node_token,
+                        Some(&report),
+                    );
+                    lat[2].push(t.elapsed());
+                    assert_eq!(status, 204);
+                }
+            })
+        })
+        .collect();
+    let mut peak = 0;
+    let mut lat: [Vec<Duration>; 3] = Default::default();
+    let mut handles = handles;
+    while !handles.is_empty() {
+        peak = peak.max(rss_kb(pid));
+        if handles.iter().all(|h| h.is_finished()) {
+            for h in handles.drain(..) {
+                for (all, part) in lat.iter_mut().zip(h.join().expect("storm client")) {
+                    all.extend(part);
+                }
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "boot storm      {NODES} nodes, {STORM_CLIENTS} clients: {:.0} nodes/s (rss {} MB)",
+        NODES as f64 / elapsed,
+        peak / 1024
+    );
+    for (name, l) in [
+        "GET /boot/search/mac",
+        "GET /boot/install",
+        "POST /monitor/node",
+    ]
+    .iter()
+    .zip(lat.iter_mut())
+    {
+        l.sort();
+        println!(
+            "                {name}: p50 {} p99 {}",
+            ms(percentile(l, 0.5)),
+            ms(percentile(l, 0.99))
+        );
+    }
 }
