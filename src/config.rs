@@ -478,6 +478,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_luna_ini_is_valid() {
+        let c = Config::from_parts(Some(include_str!("../etc/luna.ini")), None, None).unwrap();
+        assert_eq!(c.service_command, "/usr/bin/systemctl");
+        assert_eq!(c.dhcp_config, PathBuf::from("/etc/dhcp/dhcpd.conf"));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(
             parse_duration("A", "B", "30m", 'h').unwrap(),

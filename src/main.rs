@@ -69,6 +69,7 @@ fn run() -> Result<(), String> {
         bound,
         cooldowns: Default::default(),
         regen: Default::default(),
+        write_lock: Default::default(),
     });
     gen::spawn(app.clone())?;
     server::serve(socket, app).map_err(|e| e.to_string())

@@ -39,6 +39,8 @@ pub struct App {
     pub bound: std::net::SocketAddr,
     pub cooldowns: service::Cooldowns,
     pub regen: crate::gen::Regen,
+    /// Held for the whole of every write transaction (see `dispatch`).
+    pub write_lock: std::sync::Mutex<()>,
 }
 
 /// One worker thread's state: its own SQLite connection.
@@ -256,6 +258,11 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         TransactionBehavior::Deferred
     };
     let app = worker.app.clone();
+    // Writers queue here rather than in SQLite, whose busy handler sleeps in
+    // steps of up to 100 ms: under a boot storm that is the whole latency.
+    let _writing = route
+        .write
+        .then(|| app.write_lock.lock().unwrap_or_else(|e| e.into_inner()));
     let tx = match worker.db.transaction_with_behavior(behavior) {
         Ok(tx) => tx,
         Err(e) => return reply_for_error(e.into()),

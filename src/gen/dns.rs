@@ -27,7 +27,8 @@ impl Zone {
     }
 }
 
-pub fn generate(ctx: &Ctx) -> Result<(Vec<Output>, Vec<Check>), ApiError> {
+/// Renders every zone with SOA serial `serial` (see `next_serial`).
+pub fn generate(ctx: &Ctx, serial: u32) -> Result<(Vec<Output>, Vec<Check>), ApiError> {
     let tx = ctx.tx;
     let cfg = &ctx.app.config;
     let (controller, controller_ip, controller_zone): (String, String, String) = tx
@@ -97,7 +98,6 @@ pub fn generate(ctx: &Ctx) -> Result<(Vec<Output>, Vec<Check>), ApiError> {
         }
     }
 
-    let serial = next_serial(ctx)?;
     let templates = ctx.app.templates.get();
     let mut outputs = Vec::new();
     let mut checks = Vec::new();
@@ -157,10 +157,10 @@ pub fn generate(ctx: &Ctx) -> Result<(Vec<Output>, Vec<Check>), ApiError> {
 }
 
 /// The SOA serial: the current time in seconds, or one more than the last
-/// serial when that is larger, so that it grows on every regeneration.
-fn next_serial(ctx: &Ctx) -> Result<u32, ApiError> {
-    let last: Option<String> = ctx
-        .tx
+/// serial when that is larger, so that it grows on every regeneration. Stored
+/// in its own short write transaction.
+pub fn next_serial(tx: &rusqlite::Transaction) -> Result<u32, ApiError> {
+    let last: Option<String> = tx
         .query_row(
             "SELECT value FROM setting WHERE key = 'dns_serial'",
             [],
@@ -173,7 +173,7 @@ fn next_serial(ctx: &Ctx) -> Result<u32, ApiError> {
         .map(|d| d.as_secs() as u32)
         .unwrap_or(0);
     let serial = now.max(last.wrapping_add(1));
-    ctx.tx.execute(
+    tx.execute(
         "INSERT INTO setting (key, value) VALUES ('dns_serial', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [serial.to_string()],

@@ -146,6 +146,7 @@ fn run(app: &App, db: &mut rusqlite::Connection, service: Service, ids: &[String
         Ok(msg) => log::info!("{}: {msg} ({ms} ms)", service.name()),
         Err(e) => log::error!("{}: configuration not installed: {e}", service.name()),
     }
+    let _writing = app.write_lock.lock().unwrap_or_else(|e| e.into_inner());
     if let Ok(tx) = db.transaction() {
         for id in ids {
             let (status, msg) = match &result {
@@ -181,6 +182,17 @@ fn regenerate(
     db: &mut rusqlite::Connection,
     service: Service,
 ) -> Result<String, String> {
+    let serial = match service {
+        Service::Dns => {
+            let _writing = app.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = db.transaction().map_err(|e| e.to_string())?;
+            let serial = dns::next_serial(&tx).map_err(|e| e.to_string())?;
+            tx.commit().map_err(|e| e.to_string())?;
+            serial
+        }
+        Service::Dhcp => 0,
+    };
+    // A read transaction: one consistent snapshot, and no lock that writers wait on.
     let tx = db.transaction().map_err(|e| e.to_string())?;
     let req = Incoming {
         method: Method::Get,
@@ -197,15 +209,18 @@ fn regenerate(
         params: Vec::new(),
         body: None,
     };
-    let (outputs, checks) = match service {
+    let generated = match service {
         Service::Dhcp => dhcp::generate(&ctx),
-        Service::Dns => dns::generate(&ctx),
-    }
-    .map_err(|e| match e {
+        Service::Dns => dns::generate(&ctx, serial),
+    };
+    drop(ctx);
+    drop(tx);
+    // The node listing behind a regeneration is large; give its memory back.
+    crate::alloc::trim();
+    let (outputs, checks) = generated.map_err(|e| match e {
         ApiError::Template(m) => m,
         other => other.to_string(),
     })?;
-    tx.commit().map_err(|e| e.to_string())?;
     install(&app.config, service, &outputs, &checks)
 }
 
