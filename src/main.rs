@@ -70,8 +70,10 @@ fn run() -> Result<(), String> {
         cooldowns: Default::default(),
         regen: Default::default(),
         write_lock: Default::default(),
+        states: Default::default(),
     });
     gen::spawn(app.clone())?;
+    api::monitor::spawn_state_writer(app.clone())?;
     server::serve(socket, app).map_err(|e| e.to_string())
 }
 

@@ -76,11 +76,12 @@ fn known_mac_gets_its_node_script() {
          imgexec kernel\n"
     );
     assert_eq!(script, expected);
-    let m = d.get_open("/monitor/node/node001");
-    assert_eq!(
-        m.json()["monitor"]["status"]["node001"]["state"],
-        json!("install.discovered")
-    );
+    // The boot path records the state in the background.
+    let discovered = crate::util::wait_until(std::time::Duration::from_secs(5), || {
+        let m = d.get_open("/monitor/node/node001");
+        m.json()["monitor"]["status"]["node001"]["state"] == json!("install.discovered")
+    });
+    assert!(discovered);
 }
 
 #[test]

@@ -312,10 +312,9 @@ fn network_facts(tx: &Transaction, name: &str) -> Result<(u8, Option<String>), A
     Ok((prefix, gateway))
 }
 
-fn set_state(tx: &Transaction, node: i64, state: &str) -> Result<(), ApiError> {
-    tx.prepare_cached("UPDATE node SET status = ?2 WHERE id = ?1")?
-        .execute(params![node, state])?;
-    Ok(())
+/// Records a state reached on the boot path, written in the background.
+fn set_state(ctx: &Ctx, node: i64, state: &'static str) {
+    ctx.app.states.push(node, state);
 }
 
 /// The iPXE script that boots node `id`, which announced itself with `mac`.
@@ -331,7 +330,7 @@ fn node_script(ctx: &Ctx, id: i64, mac: &str) -> Result<Reply, ApiError> {
     }
     match boot_values(ctx, &node, mac) {
         Ok(values) => {
-            set_state(ctx.tx, id, DISCOVERED)?;
+            set_state(ctx, id, DISCOVERED);
             Ok(Reply::Text(200, render(ctx, "templ_nodeboot.cfg", values)?))
         }
         Err(why) => failed(ctx, 200, &format!("cannot boot {name}: {why}")),
@@ -547,7 +546,7 @@ fn install_with(ctx: &Ctx, template: &str) -> Result<Reply, ApiError> {
     check_origin(ctx, id, &name)?;
     let values = install_values(ctx, id)?;
     let text = render(ctx, template, values)?;
-    set_state(ctx.tx, id, RENDERED)?;
+    set_state(ctx, id, RENDERED);
     Ok(Reply::Text(200, text))
 }
 

@@ -41,6 +41,7 @@ pub struct App {
     pub regen: crate::gen::Regen,
     /// Held for the whole of every write transaction (see `dispatch`).
     pub write_lock: std::sync::Mutex<()>,
+    pub states: monitor::StateQueue,
 }
 
 /// One worker thread's state: its own SQLite connection.

@@ -112,3 +112,79 @@ pub fn nodes(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     }
     Reply::ok(json!({ "monitor": { "status": { "node": out } } }))
 }
+
+/// Node states recorded as a side effect of the boot path (a node fetched its
+/// boot or install script). They are written by one thread in batches, so that
+/// thousands of booting nodes read their scripts without queuing for the
+/// database's single writer. Nothing is promised to the node about these
+/// writes; states a node reports itself (`POST /monitor/node`) are written
+/// before the reply.
+pub struct StateQueue {
+    tx: crossbeam_channel::Sender<(i64, &'static str)>,
+    rx: std::sync::Mutex<Option<crossbeam_channel::Receiver<(i64, &'static str)>>>,
+}
+
+/// Pending state updates; when full, further updates are dropped (with a log
+/// line): they are informational.
+const STATE_QUEUE_MAX: usize = 16_384;
+/// Largest batch written in one transaction.
+const STATE_BATCH_MAX: usize = 2_000;
+
+impl Default for StateQueue {
+    fn default() -> StateQueue {
+        let (tx, rx) = crossbeam_channel::bounded(STATE_QUEUE_MAX);
+        StateQueue {
+            tx,
+            rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+}
+
+impl StateQueue {
+    pub fn push(&self, node: i64, state: &'static str) {
+        if self.tx.try_send((node, state)).is_err() {
+            log::warn!("node state queue full; state {state} of node id {node} not recorded");
+        }
+    }
+}
+
+/// Starts the thread that writes queued states.
+pub fn spawn_state_writer(app: std::sync::Arc<super::App>) -> Result<(), String> {
+    let rx = app
+        .states
+        .rx
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .ok_or("state writer already started")?;
+    let mut db = crate::db::open(&app.config.database).map_err(|e| e.to_string())?;
+    std::thread::Builder::new()
+        .name("states".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < STATE_BATCH_MAX {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let _writing = app.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+                let result = db.transaction().and_then(|tx| {
+                    {
+                        let mut stmt =
+                            tx.prepare_cached("UPDATE node SET status = ?2 WHERE id = ?1")?;
+                        for (node, state) in &batch {
+                            stmt.execute(rusqlite::params![node, state])?;
+                        }
+                    }
+                    tx.commit()
+                });
+                if let Err(e) = result {
+                    log::error!("node states not recorded: {e}");
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

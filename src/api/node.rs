@@ -272,7 +272,16 @@ impl Hooks for NodeHooks {
         id: Option<i64>,
         out: &mut Objects,
     ) -> Result<(), ApiError> {
-        let groups = group::render_map(ctx, &group::GROUP, None)?;
+        // One node needs only its own group.
+        let group_id: Option<i64> = match id {
+            Some(id) => Some(
+                ctx.tx
+                    .prepare_cached("SELECT groupid FROM node WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))?,
+            ),
+            None => None,
+        };
+        let groups = group::render_map(ctx, &group::GROUP, group_id)?;
         let view = View::new(res, Layers::load(ctx)?, &groups);
         let mut ifaces = node_interfaces_json(ctx.tx, id)?;
         let tags = tag_names(ctx, id)?;

@@ -129,15 +129,15 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/boot",                                      Open,  R, boot::menu),
     f(Get,  "/boot/short",                                Open,  R, boot::short),
     f(Get,  "/boot/disk",                                 Open,  R, boot::disk),
-    f(Get,  "/boot/search/mac/{}",                        Open,  W, boot::search_mac),
+    f(Get,  "/boot/search/mac/{}",                        Open,  R, boot::search_mac),
     c(Get,  "/boot/manual/group/{}/{}",                   Open,     boot::manual_group),
     c(Get,  "/boot/manual/hostname/{}/{}",                Open,     boot::manual_hostname),
     // Installer roles and scripts; a node's provisioning token will do.
     f(Get,  "/boot/roles/{}",                             Install, R, boot::role),
     f(Get,  "/boot/scripts/{}",                           Install, R, boot::script),
     // Install scripts: only to the node itself or a controller (checked inside).
-    f(Get,  "/boot/install/{}",                           Token, W, boot::install),
-    f(Get,  "/kickstart/install/{}",                      Open,  W, boot::kickstart),
+    f(Get,  "/boot/install/{}",                           Token, R, boot::install),
+    f(Get,  "/kickstart/install/{}",                      Open,  R, boot::kickstart),
 
     // File downloads; image and torrent files check the token inside.
     f(Get,  "/files",                                     Open,  R, files::list),
