@@ -272,26 +272,71 @@ impl Hooks for NodeHooks {
         id: Option<i64>,
         out: &mut Objects,
     ) -> Result<(), ApiError> {
-        // One node needs only its own group.
-        let group_id: Option<i64> = match id {
-            Some(id) => Some(
-                ctx.tx
-                    .prepare_cached("SELECT groupid FROM node WHERE id = ?1")?
-                    .query_row([id], |r| r.get(0))?,
-            ),
-            None => None,
-        };
-        let groups = group::render_map(ctx, &group::GROUP, group_id)?;
-        let view = View::new(res, Layers::load(ctx)?, &groups);
-        let mut ifaces = node_interfaces_json(ctx.tx, id)?;
-        let tags = tag_names(ctx, id)?;
-        for row in fetch_rows(ctx.tx, res, id)? {
-            let interfaces = ifaces.remove(&row.id).unwrap_or_default();
-            out.push_with(&row.name, |w| {
-                view.write(w, &row, interfaces, tags.get(&row.id))
-            });
+        render_nodes(ctx, res, id, &mut |name, write| {
+            out.push_with(name, |w| write(w))
+        })
+    }
+}
+
+/// A node's JSON fields, written by the renderer when called.
+type WriteNode<'a> = dyn FnMut(&mut ObjectWriter) + 'a;
+
+/// Renders one node or all of them, handing each (name, writer) to `sink`.
+fn render_nodes(
+    ctx: &Ctx,
+    res: &Resource,
+    id: Option<i64>,
+    sink: &mut dyn FnMut(&str, &mut WriteNode),
+) -> Result<(), ApiError> {
+    // One node needs only its own group.
+    let group_id: Option<i64> = match id {
+        Some(id) => Some(
+            ctx.tx
+                .prepare_cached("SELECT groupid FROM node WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?,
+        ),
+        None => None,
+    };
+    let groups = group::render_map(ctx, &group::GROUP, group_id)?;
+    let view = View::new(res, Layers::load(ctx)?, &groups);
+    let mut ifaces = node_interfaces_json(ctx.tx, id)?;
+    let tags = tag_names(ctx, id)?;
+    for row in fetch_rows(ctx.tx, res, id)? {
+        let mut interfaces = Some(ifaces.remove(&row.id).unwrap_or_default());
+        sink(&row.name, &mut |w| {
+            view.write(
+                w,
+                &row,
+                interfaces.take().unwrap_or_default(),
+                tags.get(&row.id),
+            )
+        });
+    }
+    Ok(())
+}
+
+/// Calls `f` with every node as the API shows it, one at a time, so that a
+/// pass over thousands of nodes never holds them all in memory as values.
+pub fn for_each_node(
+    ctx: &Ctx,
+    f: &mut dyn FnMut(&str, &Map<String, Value>),
+) -> Result<(), ApiError> {
+    let mut failed = None;
+    render_nodes(ctx, &NODE, None, &mut |name, write| {
+        let mut one = Objects::new("node", 4096);
+        one.push_with(name, |w| write(w));
+        match serde_json::from_slice::<Value>(&one.finish()) {
+            Ok(doc) => {
+                if let Some(obj) = doc["config"]["node"][name].as_object() {
+                    f(name, obj);
+                }
+            }
+            Err(e) => failed = Some(e.to_string()),
         }
-        Ok(())
+    })?;
+    match failed {
+        Some(e) => Err(ApiError::Internal(format!("node render: {e}"))),
+        None => Ok(()),
     }
 }
 

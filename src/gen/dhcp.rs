@@ -9,7 +9,6 @@ use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
 use super::{argv, Check, Output};
-use crate::api::json::Objects;
 use crate::api::{node, ApiError, Ctx};
 
 pub fn generate(ctx: &Ctx) -> Result<(Vec<Output>, Vec<Check>), ApiError> {
@@ -107,33 +106,34 @@ fn context(ctx: &Ctx) -> Result<Value, ApiError> {
         }));
     }
 
-    // Nodes, rendered once with the same inheritance the API shows.
-    let mut out = Objects::new("node", 1 << 20);
-    node::NODE.hooks.render(ctx, &node::NODE, None, &mut out)?;
-    let doc: Value = serde_json::from_slice(&out.finish())
-        .map_err(|e| ApiError::Internal(format!("node render: {e}")))?;
+    // Nodes, with the same inheritance the API shows, one at a time.
     let mut hosts = Vec::new();
-    if let Some(nodes) = doc["config"]["node"].as_object() {
-        for (name, n) in nodes {
-            let boot = match (n["netboot"].as_bool(), n["bootmenu"].as_bool()) {
-                (Some(false), _) => "/boot/disk",
-                (_, Some(true)) => "/boot",
-                _ => "/boot/short",
+    node::for_each_node(ctx, &mut |name, n| {
+        let boot = match (
+            n.get("netboot").and_then(Value::as_bool),
+            n.get("bootmenu").and_then(Value::as_bool),
+        ) {
+            (Some(false), _) => "/boot/disk",
+            (_, Some(true)) => "/boot",
+            _ => "/boot/short",
+        };
+        for iface in n
+            .get("interfaces")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(mac), Some(ip)) = (iface["macaddress"].as_str(), iface["ipaddress"].as_str())
+            else {
+                continue;
             };
-            for iface in n["interfaces"].as_array().into_iter().flatten() {
-                let (Some(mac), Some(ip)) =
-                    (iface["macaddress"].as_str(), iface["ipaddress"].as_str())
-                else {
-                    continue;
-                };
-                if ip.parse::<Ipv4Addr>().is_err() {
-                    continue;
-                }
-                let iface_name = iface["interface"].as_str().unwrap_or("if");
-                hosts.push(json!({ "name": host_name(&[name, iface_name]), "mac": mac, "ip": ip, "boot": boot }));
+            if ip.parse::<Ipv4Addr>().is_err() {
+                continue;
             }
+            let iface_name = iface["interface"].as_str().unwrap_or("if");
+            hosts.push(json!({ "name": host_name(&[name, iface_name]), "mac": mac, "ip": ip, "boot": boot }));
         }
-    }
+    })?;
     // Switches and other devices with a MAC get a plain reservation.
     let mut stmt = tx.prepare_cached(
         "SELECT s.name, s.macaddress, a.ipaddress FROM switch s JOIN ipaddress a ON a.switchid = s.id
