@@ -93,10 +93,10 @@ fn populate(d: &mut Daemon) {
     ] {
         let mut body = json!({"group": "compute", "interfaces": [{"interface": "eth1", "network": "storage"}]});
         if let Some(mac) = mac {
-            body["interfaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"interface": "BOOTIF", "macaddress": mac}));
+            let ifaces = body["interfaces"].as_array_mut().unwrap();
+            ifaces.push(json!({"interface": "BOOTIF", "macaddress": mac}));
+            let bmc_mac = mac.replace("aa:bb:cc:00", "aa:bb:cc:01");
+            ifaces.push(json!({"interface": "BMC", "macaddress": bmc_mac}));
         }
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
@@ -169,6 +169,12 @@ fn dhcp_and_dns_configs_pass_the_real_validators() {
     );
     assert!(!conf.contains("node004"), "no MAC, no host entry");
     assert!(host("switch01").contains("fixed-address 10.141.250.1;"));
+    // BMCs get reservations on the BMC network.
+    let bmc = host("node001-BMC");
+    assert!(
+        bmc.contains("aa:bb:cc:01:00:01") && bmc.contains("fixed-address 10.148.0.1;"),
+        "{bmc}"
+    );
 
     let (valid, out) = run("named-checkconf", &[&zones.display().to_string()]);
     assert!(valid, "named-checkconf: {out}");
@@ -195,6 +201,11 @@ fn dhcp_and_dns_configs_pass_the_real_validators() {
     );
     assert!(valid, "named-checkzone reverse: {out}");
     assert!(read(&reverse).contains("1 IN PTR node001.cluster."));
+    let ipmi = read(&d.dir.join("var/dns/ipmi.luna.zone"));
+    assert!(
+        ipmi.contains("node001 IN A 10.148.0.1"),
+        "BMC names: {ipmi}"
+    );
     let storage = read(&d.dir.join("var/dns/storage.luna.zone"));
     assert!(storage.contains("node004 IN A 10.150.0.4"), "{storage}");
     assert!(reloads(&d, "restart dhcpd") >= 1 && reloads(&d, "reload named") >= 1);

@@ -122,7 +122,7 @@ fn accept_recovers_after_descriptors_run_out() {
         }
     }
     assert!(
-        wait_until(Duration::from_secs(10), || d
+        wait_until(Duration::from_secs(20), || d
             .log()
             .contains("accept failed")),
         "descriptors were never exhausted:\n{}",
