@@ -9,6 +9,7 @@ mod cluster;
 mod configs;
 mod group;
 mod hardening;
+mod inventory;
 mod network;
 mod node;
 mod server;

@@ -6,8 +6,11 @@
 //! Handlers return values; they never write to the connection.
 
 pub mod auth;
+pub mod bmcsetup;
 pub mod boot;
+pub mod cloud;
 pub mod cluster;
+pub mod device;
 pub mod dns;
 pub mod files;
 pub mod group;

@@ -40,6 +40,8 @@ pub struct Field {
     pub kind: Kind,
     /// Copied by clone (false for values that must stay unique).
     pub clone: bool,
+    /// Another name clients use for this field (the spec's and upstream's differ).
+    pub alias: Option<&'static str>,
 }
 
 pub const fn field(name: &'static str, kind: Kind) -> Field {
@@ -47,6 +49,35 @@ pub const fn field(name: &'static str, kind: Kind) -> Field {
         name,
         kind,
         clone: true,
+        alias: None,
+    }
+}
+
+/// A field that is also accepted under `alias`.
+pub const fn aliased(name: &'static str, alias: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        clone: true,
+        alias: Some(alias),
+    }
+}
+
+/// A field that clone does not copy (it must stay unique).
+pub const fn unique(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        clone: false,
+        alias: None,
+    }
+}
+
+impl Field {
+    /// This field's value in a request body, under its name or its alias.
+    pub fn get<'a>(&self, obj: &'a Map<String, Value>) -> Option<&'a Value> {
+        obj.get(self.name)
+            .or_else(|| self.alias.and_then(|a| obj.get(a)))
     }
 }
 
@@ -67,6 +98,8 @@ pub enum Kind {
         column: &'static str,
     },
     Ip,
+    /// A MAC address, stored lower case with colons.
+    Mac,
     /// Comma-separated IP addresses.
     IpList,
     Cidr,
@@ -325,7 +358,10 @@ fn check_keys(res: &Resource, obj: &Map<String, Value>, url_name: &str) -> Resul
             }
             continue;
         }
-        let known = res.fields.iter().any(|f| f.name == key)
+        let known = res
+            .fields
+            .iter()
+            .any(|f| f.name == key || f.alias == Some(key.as_str()))
             || res.rename.contains(&key.as_str())
             || res.extra.contains(&key.as_str())
             || (key.starts_with('_') && key.ends_with("_source"))
@@ -364,7 +400,7 @@ pub fn convert_fields(
 ) -> Result<Columns, ApiError> {
     let mut cols = Vec::new();
     for f in res.fields {
-        if let Some(v) = obj.get(f.name) {
+        if let Some(v) = f.get(obj) {
             cols.push((f, to_sql(tx, f, v)?));
         }
     }
@@ -415,6 +451,7 @@ pub fn to_sql(tx: &Transaction, f: &Field, v: &Value) -> Result<Sql, ApiError> {
             Sql::Integer(id)
         }
         Kind::Ip => Sql::Text(parse_ip(f.name, &text)?.to_string()),
+        Kind::Mac => Sql::Text(super::interface::normalize_mac(&text)?),
         Kind::IpList => {
             let ips: Vec<String> = text
                 .split([',', ' '])

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
-    boot, cluster, dns, files, group, interface, monitor, network, node, service, system, ApiError,
-    Ctx, Reply,
+    bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
+    service, system, ApiError, Ctx, Reply,
 };
 use crate::server::Method::{self, Get, Post};
 
@@ -124,6 +124,34 @@ pub static ROUTES: &[Route] = &[
     // A node's provisioning token may update that node (the installer reports
     // vendor, asset tag and a DHCP-assigned address).
     r(Post, "/config/node/{}",                            Node,  &node::NODE, Verb::Post),
+
+    // BMC setups
+    r(Get,  "/config/bmcsetup",                           Token, &bmcsetup::BMCSETUP, Verb::List),
+    r(Get,  "/config/bmcsetup/{}/_member",                Token, &bmcsetup::BMCSETUP, Verb::Member),
+    r(Get,  "/config/bmcsetup/{}/_delete",                Token, &bmcsetup::BMCSETUP, Verb::Delete),
+    r(Post, "/config/bmcsetup/{}/_clone",                 Token, &bmcsetup::BMCSETUP, Verb::Clone),
+    r(Get,  "/config/bmcsetup/{}",                        Token, &bmcsetup::BMCSETUP, Verb::Show),
+    r(Post, "/config/bmcsetup/{}",                        Token, &bmcsetup::BMCSETUP, Verb::Post),
+
+    // Switches and other devices
+    r(Get,  "/config/switch",                             Token, &device::SWITCH, Verb::List),
+    r(Get,  "/config/switch/{}/_member",                  Token, &device::SWITCH, Verb::Member),
+    r(Get,  "/config/switch/{}/_delete",                  Token, &device::SWITCH, Verb::Delete),
+    r(Post, "/config/switch/{}/_clone",                   Token, &device::SWITCH, Verb::Clone),
+    r(Get,  "/config/switch/{}",                          Token, &device::SWITCH, Verb::Show),
+    r(Post, "/config/switch/{}",                          Token, &device::SWITCH, Verb::Post),
+    r(Get,  "/config/otherdev",                           Token, &device::OTHERDEV, Verb::List),
+    r(Get,  "/config/otherdev/{}/_delete",                Token, &device::OTHERDEV, Verb::Delete),
+    r(Post, "/config/otherdev/{}/_clone",                 Token, &device::OTHERDEV, Verb::Clone),
+    r(Get,  "/config/otherdev/{}",                        Token, &device::OTHERDEV, Verb::Show),
+    r(Post, "/config/otherdev/{}",                        Token, &device::OTHERDEV, Verb::Post),
+
+    // Clouds
+    r(Get,  "/config/cloud",                              Token, &cloud::CLOUD, Verb::List),
+    r(Get,  "/config/cloud/{}/_member",                   Token, &cloud::CLOUD, Verb::Member),
+    r(Get,  "/config/cloud/{}/_delete",                   Token, &cloud::CLOUD, Verb::Delete),
+    r(Get,  "/config/cloud/{}",                           Token, &cloud::CLOUD, Verb::Show),
+    r(Post, "/config/cloud/{}",                           Token, &cloud::CLOUD, Verb::Post),
 
     // Booting: asked for by nodes while they PXE-boot, so no token.
     f(Get,  "/boot",                                      Open,  R, boot::menu),

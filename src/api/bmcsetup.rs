@@ -1,0 +1,85 @@
+//! BMC setups: the IPMI credentials and channels nodes are configured with.
+//! Passwords are answered only with a token, like everything under /config.
+
+use rusqlite::types::Value as Sql;
+use serde_json::{Map, Value};
+
+use super::group::UNMANAGED_BMC_USERS;
+use super::resource::{aliased, field, Columns, Field, Hooks, Kind, Resource};
+use super::{ApiError, Ctx};
+
+pub static BMCSETUP: Resource = Resource {
+    kind: "bmcsetup",
+    table: "bmcsetup",
+    label: "BMC setup",
+    rename: &["newbmcname"],
+    fields: FIELDS,
+    extra: &[],
+    member: Some(
+        "SELECT n.name FROM node n JOIN \"group\" g ON g.id = n.groupid
+         WHERE COALESCE(n.bmcsetupid, g.bmcsetupid) = ?1 ORDER BY n.name",
+    ),
+    hooks: &BmcHooks,
+};
+
+static FIELDS: &[Field] = &[
+    field("userid", Kind::Int { min: 1, max: 63 }),
+    field("username", Kind::Text),
+    field("password", Kind::Text),
+    field("netchannel", Kind::Int { min: 0, max: 15 }),
+    field("mgmtchannel", Kind::Int { min: 0, max: 15 }),
+    field("unmanaged_bmc_users", Kind::Choice(UNMANAGED_BMC_USERS)),
+    aliased("comment", "comments", Kind::Text),
+];
+
+struct BmcHooks;
+
+impl Hooks for BmcHooks {
+    fn before_write(
+        &self,
+        _ctx: &Ctx,
+        id: Option<i64>,
+        _obj: &Map<String, Value>,
+        cols: &mut Columns,
+    ) -> Result<(), ApiError> {
+        if id.is_some() {
+            return Ok(());
+        }
+        // Upstream's defaults; the password is random rather than a known one.
+        let password =
+            crate::util::random_hex(8).map_err(|e| ApiError::Internal(format!("random: {e}")))?;
+        let defaults: [(&str, Sql); 5] = [
+            ("userid", Sql::Integer(2)),
+            ("username", Sql::Text("luna".into())),
+            ("password", Sql::Text(password)),
+            ("netchannel", Sql::Integer(1)),
+            ("mgmtchannel", Sql::Integer(1)),
+        ];
+        for (name, v) in defaults {
+            if !cols.iter().any(|(f, _)| f.name == name) {
+                if let Some(f) = FIELDS.iter().find(|f| f.name == name) {
+                    cols.push((f, v));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn before_delete(&self, ctx: &Ctx, id: i64, name: &str) -> Result<(), ApiError> {
+        let users: Vec<String> = ctx
+            .tx
+            .prepare_cached(
+                "SELECT 'group ' || name FROM \"group\" WHERE bmcsetupid = ?1
+                 UNION ALL SELECT 'node ' || name FROM node WHERE bmcsetupid = ?1 LIMIT 10",
+            )?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if !users.is_empty() {
+            return Err(ApiError::bad(format!(
+                "BMC setup '{name}' is in use by {}",
+                users.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
