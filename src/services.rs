@@ -17,6 +17,11 @@ pub fn status(cfg: &Config, unit: &str) -> Result<bool, String> {
 
 /// Runs `program args...` and returns its exit code, killing it after the timeout.
 pub fn run(program: &str, args: &[&str]) -> Result<i32, String> {
+    run_for(program, args, COMMAND_TIMEOUT)
+}
+
+/// `run` with another time limit.
+pub fn run_for(program: &str, args: &[&str], limit: Duration) -> Result<i32, String> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -24,7 +29,7 @@ pub fn run(program: &str, args: &[&str]) -> Result<i32, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let deadline = Instant::now() + limit;
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status.code().unwrap_or(-1)),

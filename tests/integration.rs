@@ -12,6 +12,7 @@ mod hardening;
 mod inventory;
 mod network;
 mod node;
+mod osimage;
 mod server;
 mod service;
 mod tidy;

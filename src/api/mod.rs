@@ -19,6 +19,7 @@ pub mod json;
 pub mod monitor;
 pub mod network;
 pub mod node;
+pub mod osimage;
 pub mod resource;
 pub mod routes;
 pub mod service;

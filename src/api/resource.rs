@@ -100,6 +100,9 @@ pub enum Kind {
     Ip,
     /// A MAC address, stored lower case with colons.
     Mac,
+    /// A list of strings (a JSON list, or one comma-separated string), stored
+    /// comma-separated.
+    List,
     /// Comma-separated IP addresses.
     IpList,
     Cidr,
@@ -413,6 +416,13 @@ pub fn to_sql(tx: &Transaction, f: &Field, v: &Value) -> Result<Sql, ApiError> {
     if v.is_null() || v.as_str() == Some("") {
         return Ok(Sql::Null);
     }
+    if let (Kind::List, Value::Array(items)) = (f.kind, v) {
+        let parts: Vec<&str> = items
+            .iter()
+            .map(|i| i.as_str().ok_or_else(|| bad("expected a list of strings")))
+            .collect::<Result<_, _>>()?;
+        return Ok(Sql::Text(parts.join(", ")));
+    }
     let text = match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -420,6 +430,16 @@ pub fn to_sql(tx: &Transaction, f: &Field, v: &Value) -> Result<Sql, ApiError> {
         _ => return Err(bad("expected a string, number or boolean")),
     };
     Ok(match f.kind {
+        // A list sent as one (possibly base64-encoded) comma-separated string.
+        Kind::List => {
+            let decoded = crate::util::decode_text(&text);
+            let parts: Vec<&str> = decoded
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            Sql::Text(parts.join(", "))
+        }
         Kind::Text | Kind::Script => {
             if matches!(v, Value::Bool(_)) {
                 return Err(bad("expected a string"));
@@ -608,6 +628,13 @@ pub fn to_json(kind: Kind, v: &Sql) -> Value {
         (_, Sql::Null) => Value::Null,
         (Kind::Bool, Sql::Integer(n)) => Value::Bool(*n != 0),
         (Kind::Script, Sql::Text(s)) => Value::String(crate::util::as_base64(s)),
+        (Kind::List, Sql::Text(s)) => Value::Array(
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| Value::String(p.into()))
+                .collect(),
+        ),
         (_, Sql::Integer(n)) => json!(n),
         (_, Sql::Real(x)) => json!(x),
         (_, Sql::Text(s)) => Value::String(s.clone()),

@@ -11,7 +11,7 @@ use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
     bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
-    service, system, ApiError, Ctx, Reply,
+    osimage, service, system, ApiError, Ctx, Reply,
 };
 use crate::server::Method::{self, Get, Post};
 
@@ -124,6 +124,21 @@ pub static ROUTES: &[Route] = &[
     // A node's provisioning token may update that node (the installer reports
     // vendor, asset tag and a DHCP-assigned address).
     r(Post, "/config/node/{}",                            Node,  &node::NODE, Verb::Post),
+
+    // OS images and tags; packing and kernel changes need the job queue.
+    r(Get,  "/config/osimage",                            Token, &osimage::OSIMAGE, Verb::List),
+    r(Get,  "/config/osimage/{}/_member",                 Token, &osimage::OSIMAGE, Verb::Member),
+    r(Get,  "/config/osimage/{}/_delete",                 Token, &osimage::OSIMAGE, Verb::Delete),
+    r(Post, "/config/osimage/{}/_clone",                  Token, &osimage::OSIMAGE, Verb::Clone),
+    f(Get,  "/config/osimage/{}/_pack",                   Token, R, osimage::pack),
+    f(Post, "/config/osimage/{}/kernel",                  Token, R, osimage::pack),
+    f(Post, "/config/osimage/{}/tag",                     Token, W, osimage::tag),
+    f(Get,  "/config/osimage/{}/osimagetag/{}/_delete",   Token, W, osimage::delete_tag),
+    r(Get,  "/config/osimage/{}",                         Token, &osimage::OSIMAGE, Verb::Show),
+    r(Post, "/config/osimage/{}",                         Token, &osimage::OSIMAGE, Verb::Post),
+    f(Get,  "/config/osimagetag",                         Token, R, osimage::tags),
+    f(Get,  "/config/osimagetag/{}/_member",              Token, R, osimage::tag_members),
+    f(Get,  "/config/osimagetag/{}",                      Token, R, osimage::image_tags),
 
     // BMC setups
     r(Get,  "/config/bmcsetup",                           Token, &bmcsetup::BMCSETUP, Verb::List),
