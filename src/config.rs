@@ -90,6 +90,10 @@ pub struct Config {
     /// Where nodes fetch files, when a web server fronts IMAGE_FILES.
     pub webserver: Option<(String, u16)>,
     pub template_files: PathBuf,
+    /// `[FILES] KEYFILE`: the key secrets are sealed with.
+    pub key_file: PathBuf,
+    /// `[SECRETS] ENCRYPT_SECRETS`
+    pub encrypt_secrets: bool,
     /// Minimum time between two reloads of one service.
     pub cooldown: Duration,
     /// `[SERVICES] COMMAND`: the service manager.
@@ -307,6 +311,12 @@ impl Config {
                 )),
             },
             template_files: PathBuf::from(get("TEMPLATES", "TEMPLATE_FILES")),
+            key_file: PathBuf::from(get("FILES", "KEYFILE")),
+            encrypt_secrets: parse_bool(
+                "SECRETS",
+                "ENCRYPT_SECRETS",
+                &get("SECRETS", "ENCRYPT_SECRETS"),
+            )?,
             cooldown: parse_duration("SERVICES", "COOLDOWN", &get("SERVICES", "COOLDOWN"), 's')?,
             service_command: get("SERVICES", "COMMAND"),
             dhcp_unit: get("SERVICES", "DHCP"),

@@ -11,6 +11,7 @@ mod db;
 mod gen;
 mod inherit;
 mod ipam;
+mod secrets;
 mod server;
 mod services;
 mod templates;
@@ -54,6 +55,12 @@ fn run() -> Result<(), String> {
     let auth = api::auth::Keys::load(cfg.secret_key.as_deref(), &cfg.data_dir, cfg.token_expiry)
         .map_err(|e| format!("cannot load the token secret: {e}"))?;
     let templates = templates::Shared::new(&cfg.template_files)?;
+    let sealer = secrets::Sealer::load(&cfg.key_file, cfg.encrypt_secrets).map_err(|e| {
+        format!(
+            "cannot load the secrets key {}: {e}",
+            cfg.key_file.display()
+        )
+    })?;
     let socket = server::bind(&cfg).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let bound = socket.local_addr().map_err(|e| e.to_string())?;
     // Tests and scripts read this line to learn the port when asked for port 0.
@@ -71,6 +78,7 @@ fn run() -> Result<(), String> {
         regen: Default::default(),
         write_lock: Default::default(),
         states: Default::default(),
+        sealer,
     });
     gen::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;

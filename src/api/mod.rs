@@ -22,6 +22,7 @@ pub mod node;
 pub mod osimage;
 pub mod resource;
 pub mod routes;
+pub mod secrets;
 pub mod service;
 pub mod system;
 
@@ -46,6 +47,7 @@ pub struct App {
     /// Held for the whole of every write transaction (see `dispatch`).
     pub write_lock: std::sync::Mutex<()>,
     pub states: monitor::StateQueue,
+    pub sealer: crate::secrets::Sealer,
 }
 
 /// One worker thread's state: its own SQLite connection.

@@ -11,7 +11,7 @@ use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
     bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
-    osimage, service, system, ApiError, Ctx, Reply,
+    osimage, secrets, service, system, ApiError, Ctx, Reply,
 };
 use crate::server::Method::{self, Get, Post};
 
@@ -139,6 +139,22 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/config/osimagetag",                         Token, R, osimage::tags),
     f(Get,  "/config/osimagetag/{}/_member",              Token, R, osimage::tag_members),
     f(Get,  "/config/osimagetag/{}",                      Token, R, osimage::image_tags),
+
+    // Secrets; a node's provisioning token may read its own.
+    f(Get,  "/config/secrets",                            Token, R, secrets::list_all),
+    f(Post, "/config/secrets",                            Token, R, secrets::unsupported),
+    f(Get,  "/config/secrets/node/{}",                    Node,  R, secrets::node_all),
+    f(Post, "/config/secrets/node/{}",                    Token, W, secrets::node_bulk),
+    f(Get,  "/config/secrets/node/{}/{}/_delete",         Token, W, secrets::delete),
+    f(Post, "/config/secrets/node/{}/{}/_clone",          Token, W, secrets::clone),
+    f(Get,  "/config/secrets/node/{}/{}",                 Token, R, secrets::show),
+    f(Post, "/config/secrets/node/{}/{}",                 Token, W, secrets::update),
+    f(Get,  "/config/secrets/group/{}",                   Token, R, secrets::group_all),
+    f(Post, "/config/secrets/group/{}",                   Token, R, secrets::unsupported),
+    f(Get,  "/config/secrets/group/{}/{}/_delete",        Token, W, secrets::delete),
+    f(Post, "/config/secrets/group/{}/{}/_clone",         Token, W, secrets::clone),
+    f(Get,  "/config/secrets/group/{}/{}",                Token, R, secrets::show),
+    f(Post, "/config/secrets/group/{}/{}",                Token, W, secrets::update),
 
     // BMC setups
     r(Get,  "/config/bmcsetup",                           Token, &bmcsetup::BMCSETUP, Verb::List),
