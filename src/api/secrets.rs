@@ -87,10 +87,13 @@ fn load(ctx: &Ctx, owner: &Owner, id: Option<i64>) -> Result<Map<String, Value>,
             .open(&sealed)
             .map_err(|e| ApiError::Internal(format!("secret {name}: {e}")))?;
         let entry = json!({ "secretname": name, "name": name, "content": content, "path": path });
-        out.entry(owner_name)
+        if let Some(list) = out
+            .entry(owner_name)
             .or_insert_with(|| Value::Array(Vec::new()))
             .as_array_mut()
-            .map(|l| l.push(entry));
+        {
+            list.push(entry);
+        }
     }
     Ok(out)
 }
