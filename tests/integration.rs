@@ -16,4 +16,5 @@ mod osimage;
 mod secrets;
 mod server;
 mod service;
+mod tables;
 mod tidy;

@@ -25,6 +25,7 @@ pub mod routes;
 pub mod secrets;
 pub mod service;
 pub mod system;
+pub mod tables;
 
 use std::fmt;
 use std::sync::Arc;

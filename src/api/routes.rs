@@ -11,7 +11,7 @@ use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
     bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
-    osimage, secrets, service, system, ApiError, Ctx, Reply,
+    osimage, secrets, service, system, tables, ApiError, Ctx, Reply,
 };
 use crate::server::Method::{self, Get, Post};
 
@@ -155,6 +155,10 @@ pub static ROUTES: &[Route] = &[
     f(Post, "/config/secrets/group/{}/{}/_clone",         Token, W, secrets::clone),
     f(Get,  "/config/secrets/group/{}/{}",                Token, R, secrets::show),
     f(Post, "/config/secrets/group/{}/{}",                Token, W, secrets::update),
+
+    // Raw tables, for HA peers
+    f(Get,  "/table/hashes",                              Token, R, tables::hashes),
+    f(Get,  "/table/data/{}",                             Token, R, tables::data),
 
     // BMC setups
     r(Get,  "/config/bmcsetup",                           Token, &bmcsetup::BMCSETUP, Verb::List),
