@@ -18,3 +18,4 @@ mod server;
 mod service;
 mod tables;
 mod tidy;
+mod transfer;

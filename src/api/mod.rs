@@ -26,6 +26,7 @@ pub mod secrets;
 pub mod service;
 pub mod system;
 pub mod tables;
+pub mod transfer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -87,6 +88,15 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     pub fn param(&self, idx: usize) -> &str {
         self.params.get(idx).map(String::as_str).unwrap_or("")
+    }
+
+    /// The whole `config` object of a body (import).
+    pub fn config_whole(&self) -> Result<&Map<String, Value>, ApiError> {
+        self.body
+            .as_ref()
+            .and_then(|b| b.get("config"))
+            .and_then(Value::as_object)
+            .ok_or_else(|| ApiError::bad("request body must be {\"config\": {...}}"))
     }
 
     /// The object at `config.<kind>`, required for every POST.

@@ -251,7 +251,7 @@ pub fn tag(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     Reply::updated()
 }
 
-fn tags_json(ctx: &Ctx, image: Option<i64>) -> Result<Map<String, Value>, ApiError> {
+pub fn tags_json(ctx: &Ctx, image: Option<i64>) -> Result<Map<String, Value>, ApiError> {
     let filter = if image.is_some() {
         "WHERE t.osimageid = ?1"
     } else {
@@ -285,6 +285,26 @@ fn tags_json(ctx: &Ctx, image: Option<i64>) -> Result<Map<String, Value>, ApiErr
         out.insert(key, value);
     }
     Ok(out)
+}
+
+/// Restores exported tags (`tags_json` output).
+pub fn import_tags(ctx: &Ctx, tags: &Map<String, Value>) -> Result<(), ApiError> {
+    for tag in tags.values() {
+        let field = |k: &str| tag.get(k).and_then(Value::as_str).map(str::to_string);
+        let name = field("name").ok_or_else(|| ApiError::bad("an osimage tag has no name"))?;
+        let image = field("osimage")
+            .ok_or_else(|| ApiError::bad(format!("tag '{name}' names no osimage")))?;
+        let id = resource::require_id(ctx.tx, &OSIMAGE, &image)?;
+        resource::validate_name(&OSIMAGE, &name)?;
+        ctx.tx.execute(
+            "INSERT INTO osimagetag (name, osimageid, kernelfile, initrdfile, imagefile, kerneloptions)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(osimageid, name) DO UPDATE SET kernelfile = excluded.kernelfile,
+                 initrdfile = excluded.initrdfile, imagefile = excluded.imagefile, kerneloptions = excluded.kerneloptions",
+            params![name, id, field("kernelfile"), field("initrdfile"), field("imagefile"), field("kerneloptions")],
+        )?;
+    }
+    Ok(())
 }
 
 /// `GET /config/osimagetag`

@@ -11,7 +11,7 @@ use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
     bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
-    osimage, secrets, service, system, tables, ApiError, Ctx, Reply,
+    osimage, secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
 };
 use crate::server::Method::{self, Get, Post};
 
@@ -87,6 +87,8 @@ pub static ROUTES: &[Route] = &[
     // Cluster
     f(Get,  "/config/cluster",                            Token, R, cluster::show),
     c(Post, "/config/cluster",                            Token,    cluster::update),
+    f(Get,  "/config/cluster/export",                     Token, R, transfer::export),
+    c(Post, "/config/cluster/import",                     Token,    transfer::import),
 
     // Networks; member, next free IP and IP status are IPAM queries.
     r(Get,  "/config/network",                            Token, &network::NETWORK, Verb::List),

@@ -60,6 +60,36 @@ fn item_name(item: &Map<String, Value>) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// Every node's and group's secrets, decrypted: for export.
+pub fn export(ctx: &Ctx) -> Result<Value, ApiError> {
+    Ok(json!({ "node": load(ctx, &NODE_OWNER, None)?, "group": load(ctx, &GROUP_OWNER, None)? }))
+}
+
+/// Restores exported secrets (`{"node": {name: [...]}, "group": {...}}`).
+pub fn import(ctx: &Ctx, doc: &Value) -> Result<(), ApiError> {
+    for owner in [&NODE_OWNER, &GROUP_OWNER] {
+        for (name, list) in doc
+            .get(owner.kind)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let id = require_id(ctx.tx, owner.res, name)?;
+            for item in list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+            {
+                let secret = item_name(item)
+                    .ok_or_else(|| ApiError::bad(format!("a secret of {name} has no name")))?;
+                upsert(ctx, owner, id, secret, item)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Secrets of one owner (or all owners), by owner name, decrypted.
 fn load(ctx: &Ctx, owner: &Owner, id: Option<i64>) -> Result<Map<String, Value>, ApiError> {
     let filter = if id.is_some() {

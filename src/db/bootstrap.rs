@@ -109,7 +109,7 @@ pub fn bootstrap_if_empty(
         "INSERT INTO \"group\" (name, domain, osimageid, bmcsetupid, setupbmc, netboot, bootmenu, ipxe_kernel,
                                 prescript, partscript, postscript, comment)
          VALUES ('compute', 'cluster', (SELECT id FROM osimage WHERE name = 'compute'),
-                 (SELECT id FROM bmcsetup WHERE name = 'compute'), 1, 1, 0, 'default', '', ?1, ?2, 'Default group')",
+                 (SELECT id FROM bmcsetup WHERE name = 'compute'), 1, 1, 0, 'default', NULL, ?1, ?2, 'Default group')",
         params![crate::util::b64_encode(PARTSCRIPT.as_bytes()), crate::util::b64_encode(POSTSCRIPT.as_bytes())],
     )?;
     tx.execute(
