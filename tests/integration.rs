@@ -13,6 +13,7 @@ mod inventory;
 mod network;
 mod node;
 mod osimage;
+mod rack;
 mod secrets;
 mod server;
 mod service;

@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod network;
 pub mod node;
 pub mod osimage;
+pub mod rack;
 pub mod resource;
 pub mod routes;
 pub mod secrets;

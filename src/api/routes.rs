@@ -11,7 +11,7 @@ use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
     bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
-    osimage, secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
+    osimage, rack, secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
 };
 use crate::server::Method::{self, Get, Post};
 
@@ -157,6 +157,16 @@ pub static ROUTES: &[Route] = &[
     f(Post, "/config/secrets/group/{}/{}/_clone",         Token, W, secrets::clone),
     f(Get,  "/config/secrets/group/{}/{}",                Token, R, secrets::show),
     f(Post, "/config/secrets/group/{}/{}",                Token, W, secrets::update),
+
+    // Racks and the inventory of rack-mountable devices
+    f(Get,  "/config/rack/inventory",                     Token, R, rack::list_inventory),
+    f(Post, "/config/rack/inventory",                     Token, W, rack::update_inventory),
+    f(Get,  "/config/rack/inventory/{}",                  Token, R, rack::list_inventory),
+    f(Get,  "/config/rack/inventory/{}/type/{}/_delete",  Token, W, rack::clear_inventory),
+    r(Get,  "/config/rack",                               Token, &rack::RACK, Verb::List),
+    r(Get,  "/config/rack/{}/_delete",                    Token, &rack::RACK, Verb::Delete),
+    r(Get,  "/config/rack/{}",                            Token, &rack::RACK, Verb::Show),
+    r(Post, "/config/rack/{}",                            Token, &rack::RACK, Verb::Post),
 
     // Raw tables, for HA peers
     f(Get,  "/table/hashes",                              Token, R, tables::hashes),

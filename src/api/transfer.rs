@@ -13,7 +13,8 @@ use serde_json::{json, Map, Value};
 use super::json::Objects;
 use super::resource::{self, Resource, Verb};
 use super::{
-    bmcsetup, cloud, cluster, device, group, network, node, osimage, secrets, ApiError, Ctx, Reply,
+    bmcsetup, cloud, cluster, device, group, network, node, osimage, rack, secrets, ApiError, Ctx,
+    Reply,
 };
 
 /// In dependency order: what a resource refers to comes before it.
@@ -26,6 +27,7 @@ const ORDER: &[(&Resource, &str)] = &[
     (&device::OTHERDEV, "otherdev"),
     (&group::GROUP, "group"),
     (&node::NODE, "node"),
+    (&rack::RACK, "rack"),
 ];
 
 /// Keys that only describe a rendered object.
