@@ -301,10 +301,75 @@ fn main() {
     );
 
     boot_storm(addr, pid, &token, &dir);
+    transfer(addr, &token, &dir);
 
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts a daemon on `data`; returns it with its address.
+fn start(data: &std::path::Path, ini: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_luna2d"))
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(ini)
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start luna2d");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut banner)
+        .expect("banner");
+    let addr = banner
+        .trim()
+        .trim_start_matches("luna2d listening on http://")
+        .parse()
+        .expect("address");
+    (child, addr)
+}
+
+/// Export of the whole cluster, and its import into an empty daemon.
+fn transfer(addr: SocketAddr, token: &str, dir: &std::path::Path) {
+    let mut c = Client::connect(addr);
+    let t = Instant::now();
+    let (status, doc) = c.call("GET", "/config/cluster/export", token, None);
+    let export = t.elapsed();
+    assert_eq!(status, 200);
+    println!(
+        "export          {NODES} nodes: {} in {:.0} kB",
+        ms(export),
+        doc.len() as f64 / 1024.0
+    );
+    let (mut child, addr2) = start(&dir.join("var2"), &dir.join("bench.ini"));
+    let mut c2 = Client::connect(addr2);
+    let (status, body) = c2.call(
+        "POST",
+        "/token",
+        "",
+        Some(r#"{"username":"luna","password":"luna"}"#),
+    );
+    assert_eq!(status, 201);
+    let token2: String = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let t = Instant::now();
+    let (status, body) = c2.call(
+        "POST",
+        "/config/cluster/import",
+        &token2,
+        Some(&String::from_utf8_lossy(&doc)),
+    );
+    let import = t.elapsed();
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    println!(
+        "import          {NODES} nodes into an empty daemon: {}",
+        ms(import)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 const STORM_CLIENTS: usize = 64;
