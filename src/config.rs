@@ -53,6 +53,11 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("BMCCONTROL", "BMC_BATCH_SIZE", "10"),
     ("BMCCONTROL", "BMC_BATCH_DELAY", "1s"),
     ("HA", "NO_SHAREDIP", "no"),
+    // The directory for OS users and groups; an empty URI disables them.
+    ("LDAP", "URI", ""),
+    ("LDAP", "BASE", "dc=cluster"),
+    ("LDAP", "BINDDN", "cn=admin,dc=cluster"),
+    ("LDAP", "BINDPW", ""),
     // luna2d's own: the listener and its limits.
     ("SERVER", "LISTEN", "127.0.0.1:7050"),
     ("SERVER", "WORKERS", "8"),
@@ -90,6 +95,10 @@ pub struct Config {
     /// Where nodes fetch files, when a web server fronts IMAGE_FILES.
     pub webserver: Option<(String, u16)>,
     pub template_files: PathBuf,
+    pub ldap_uri: String,
+    pub ldap_base: String,
+    pub ldap_binddn: String,
+    pub ldap_bindpw: String,
     /// `[FILES] KEYFILE`: the key secrets are sealed with.
     pub key_file: PathBuf,
     /// `[SECRETS] ENCRYPT_SECRETS`
@@ -311,6 +320,10 @@ impl Config {
                 )),
             },
             template_files: PathBuf::from(get("TEMPLATES", "TEMPLATE_FILES")),
+            ldap_uri: get("LDAP", "URI"),
+            ldap_base: get("LDAP", "BASE"),
+            ldap_binddn: get("LDAP", "BINDDN"),
+            ldap_bindpw: get("LDAP", "BINDPW"),
             key_file: PathBuf::from(get("FILES", "KEYFILE")),
             encrypt_secrets: parse_bool(
                 "SECRETS",

@@ -11,6 +11,7 @@ mod db;
 mod gen;
 mod inherit;
 mod ipam;
+mod ldap;
 mod secrets;
 mod server;
 mod services;
@@ -61,6 +62,8 @@ fn run() -> Result<(), String> {
             cfg.key_file.display()
         )
     })?;
+    let ldap = ldap::Directory::from_config(&cfg)
+        .map_err(|e| format!("cannot prepare the LDAP bind password file: {e}"))?;
     let socket = server::bind(&cfg).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let bound = socket.local_addr().map_err(|e| e.to_string())?;
     // Tests and scripts read this line to learn the port when asked for port 0.
@@ -79,6 +82,7 @@ fn run() -> Result<(), String> {
         write_lock: Default::default(),
         states: Default::default(),
         sealer,
+        ldap,
     });
     gen::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;

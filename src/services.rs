@@ -50,24 +50,45 @@ pub fn run_for(program: &str, args: &[&str], limit: Duration) -> Result<i32, Str
 /// Like `run`, but also returns what the command printed (stdout and stderr),
 /// for validators whose complaints should reach the admin.
 pub fn run_capture(program: &str, args: &[&str]) -> Result<(i32, String), String> {
-    let child = Command::new(program)
+    run_input(program, args, None).map(|(code, out, err)| (code, out + &err))
+}
+
+/// Runs `program args...` with `input` on its standard input; returns the exit
+/// code, standard output and standard error.
+pub fn run_input(
+    program: &str,
+    args: &[&str],
+    input: Option<&str>,
+) -> Result<(i32, String, String), String> {
+    let mut child = Command::new(program)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        // A small LDIF or config: written whole before the output is read.
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("{program}: {e}"))?;
+    }
     let pid = child.id();
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(COMMAND_TIMEOUT) {
-        Ok(Ok(out)) => {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            Ok((out.status.code().unwrap_or(-1), text))
-        }
+        Ok(Ok(out)) => Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )),
         Ok(Err(e)) => Err(format!("{program}: {e}")),
         Err(_) => {
             // SAFETY: signalling the child we started; at worst it already exited.

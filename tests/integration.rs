@@ -13,6 +13,7 @@ mod inventory;
 mod network;
 mod node;
 mod osimage;
+mod osuser;
 mod rack;
 mod secrets;
 mod server;

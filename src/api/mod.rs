@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod network;
 pub mod node;
 pub mod osimage;
+pub mod osuser;
 pub mod rack;
 pub mod resource;
 pub mod routes;
@@ -51,6 +52,8 @@ pub struct App {
     pub write_lock: std::sync::Mutex<()>,
     pub states: monitor::StateQueue,
     pub sealer: crate::secrets::Sealer,
+    /// The directory for OS users and groups, when configured.
+    pub ldap: Option<crate::ldap::Directory>,
 }
 
 /// One worker thread's state: its own SQLite connection.

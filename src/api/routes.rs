@@ -11,7 +11,7 @@ use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::{Resource, Verb};
 use super::{
     bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
-    osimage, rack, secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
+    osimage, osuser, rack, secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
 };
 use crate::server::Method::{self, Get, Post};
 
@@ -167,6 +167,16 @@ pub static ROUTES: &[Route] = &[
     r(Get,  "/config/rack/{}/_delete",                    Token, &rack::RACK, Verb::Delete),
     r(Get,  "/config/rack/{}",                            Token, &rack::RACK, Verb::Show),
     r(Post, "/config/rack/{}",                            Token, &rack::RACK, Verb::Post),
+
+    // OS users and groups, in the LDAP directory
+    f(Get,  "/config/osuser",                             Token, R, osuser::users),
+    f(Get,  "/config/osuser/{}/_delete",                  Token, R, osuser::delete_user),
+    f(Get,  "/config/osuser/{}",                          Token, R, osuser::users),
+    f(Post, "/config/osuser/{}",                          Token, R, osuser::update_user),
+    f(Get,  "/config/osgroup",                            Token, R, osuser::groups),
+    f(Get,  "/config/osgroup/{}/_delete",                 Token, R, osuser::delete_group),
+    f(Get,  "/config/osgroup/{}",                         Token, R, osuser::groups),
+    f(Post, "/config/osgroup/{}",                         Token, R, osuser::update_group),
 
     // Raw tables, for HA peers
     f(Get,  "/table/hashes",                              Token, R, tables::hashes),
