@@ -66,12 +66,6 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot prepare the LDAP bind password file: {e}"))?;
     let socket = server::bind(&cfg).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let bound = socket.local_addr().map_err(|e| e.to_string())?;
-    // Tests and scripts read this line to learn the port when asked for port 0.
-    println!("luna2d listening on http://{bound}");
-    log::info!(
-        "luna2d {} listening on http://{bound}",
-        env!("CARGO_PKG_VERSION")
-    );
     let app = Arc::new(api::App {
         config: cfg,
         auth,
@@ -86,7 +80,16 @@ fn run() -> Result<(), String> {
     });
     gen::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;
-    server::serve(socket, app).map_err(|e| e.to_string())
+    server::serve(socket, app, || {
+        // Printed once every database connection is open and requests are
+        // served: tests and scripts read it to learn the port of port 0.
+        println!("luna2d listening on http://{bound}");
+        log::info!(
+            "luna2d {} listening on http://{bound}",
+            env!("CARGO_PKG_VERSION")
+        );
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn init_logging(cfg: &config::Config) -> Result<(), String> {

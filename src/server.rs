@@ -152,7 +152,8 @@ pub fn bind(cfg: &Config) -> std::io::Result<TcpListener> {
 
 /// Serves until the process is killed. `workers` threads each own a database
 /// connection (see `api::Worker`).
-pub fn serve(socket: TcpListener, app: Arc<App>) -> std::io::Result<()> {
+/// `ready` runs once every worker holds its database connection.
+pub fn serve(socket: TcpListener, app: Arc<App>, ready: impl FnOnce()) -> std::io::Result<()> {
     install_panic_hook();
     let server = tiny_http::Server::from_listener(socket.try_clone()?, None)
         .map_err(std::io::Error::other)?;
@@ -161,17 +162,19 @@ pub fn serve(socket: TcpListener, app: Arc<App>) -> std::io::Result<()> {
         current: RwLock::new((0, Arc::new(server))),
         rebuild: Mutex::new(()),
     });
+    let workers: Vec<Worker> = (0..app.config.workers)
+        .map(|_| Worker::new(app.clone()).map_err(std::io::Error::other))
+        .collect::<Result<_, _>>()?;
     let mut handles = Vec::new();
-    for idx in 0..app.config.workers {
+    for (idx, worker) in workers.into_iter().enumerate() {
         let listener = listener.clone();
-        let app = app.clone();
-        let worker = Worker::new(app.clone()).map_err(std::io::Error::other)?;
         handles.push(
             std::thread::Builder::new()
                 .name(format!("worker-{idx}"))
                 .spawn(move || worker_loop(&listener, worker))?,
         );
     }
+    ready();
     for h in handles {
         let _ = h.join();
     }
