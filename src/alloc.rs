@@ -78,6 +78,11 @@ unsafe fn map(size: usize) -> *mut u8 {
     }
 }
 
+#[cfg(target_env = "gnu")]
+const MMAP_THRESHOLD_BYTES: libc::c_int = 256 * 1024;
+#[cfg(target_env = "gnu")]
+const TRIM_THRESHOLD_BYTES: libc::c_int = 1024 * 1024;
+
 /// glibc keeps one heap arena per thread that ever allocated and rarely gives
 /// their free pages back, so a few large replies on many workers leave the
 /// process hundreds of megabytes bigger. Two arenas are plenty for a pool that
@@ -87,6 +92,11 @@ pub fn limit_arenas() {
     // SAFETY: mallopt only changes allocator tuning.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        // Fixed thresholds: glibc otherwise raises the mmap threshold after
+        // each large free, so later big buffers (a node listing) land in the
+        // heap and stay there.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
     }
 }
 
