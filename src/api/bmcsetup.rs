@@ -19,6 +19,7 @@ pub static BMCSETUP: Resource = Resource {
         "SELECT n.name FROM node n JOIN \"group\" g ON g.id = n.groupid
          WHERE COALESCE(n.bmcsetupid, g.bmcsetupid) = ?1 ORDER BY n.name",
     ),
+    users: Some("SELECT 'group ' || name FROM \"group\" WHERE bmcsetupid = ?1 UNION ALL SELECT 'node ' || name FROM node WHERE bmcsetupid = ?1 LIMIT 11"),
     hooks: &BmcHooks,
 };
 
@@ -61,24 +62,6 @@ impl Hooks for BmcHooks {
                     cols.push((f, v));
                 }
             }
-        }
-        Ok(())
-    }
-
-    fn before_delete(&self, ctx: &Ctx, id: i64, name: &str) -> Result<(), ApiError> {
-        let users: Vec<String> = ctx
-            .tx
-            .prepare_cached(
-                "SELECT 'group ' || name FROM \"group\" WHERE bmcsetupid = ?1
-                 UNION ALL SELECT 'node ' || name FROM node WHERE bmcsetupid = ?1 LIMIT 10",
-            )?
-            .query_map([id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        if !users.is_empty() {
-            return Err(ApiError::bad(format!(
-                "BMC setup '{name}' is in use by {}",
-                users.join(", ")
-            )));
         }
         Ok(())
     }

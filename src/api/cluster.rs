@@ -20,6 +20,7 @@ static CLUSTER: Resource = Resource {
     fields: FIELDS,
     extra: &[],
     member: None,
+    users: None,
     hooks: &Plain,
 };
 

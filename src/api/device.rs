@@ -36,6 +36,7 @@ pub static SWITCH: Resource = Resource {
     ],
     extra: &["network", "ipaddress"],
     member: Some("SELECT name FROM node WHERE switchid = ?1 ORDER BY name"),
+    users: Some("SELECT name FROM node WHERE switchid = ?1 ORDER BY name LIMIT 11"),
     hooks: &DeviceHooks {
         owner: "switchid",
         defaults: SWITCH_DEFAULTS,
@@ -62,6 +63,7 @@ pub static OTHERDEV: Resource = Resource {
     ],
     extra: &["network", "ipaddress"],
     member: None,
+    users: None,
     hooks: &DeviceHooks {
         owner: "otherdevicesid",
         defaults: &[],
@@ -275,24 +277,6 @@ impl Hooks for DeviceHooks {
             return Ok(());
         }
         self.after_write(ctx, dst, obj, true)
-    }
-
-    fn before_delete(&self, ctx: &Ctx, id: i64, name: &str) -> Result<(), ApiError> {
-        if self.owner != "switchid" {
-            return Ok(());
-        }
-        let users: Vec<String> = ctx
-            .tx
-            .prepare_cached("SELECT name FROM node WHERE switchid = ?1 ORDER BY name LIMIT 10")?
-            .query_map([id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        if !users.is_empty() {
-            return Err(ApiError::bad(format!(
-                "switch '{name}' is in use by {}",
-                users.join(", ")
-            )));
-        }
-        Ok(())
     }
 
     fn render(

@@ -20,6 +20,7 @@ pub static GROUP: Resource = Resource {
     fields: FIELDS,
     extra: &["interfaces", "bmcsetup", "osimagetag"],
     member: Some("SELECT name FROM node WHERE groupid = ?1 ORDER BY name"),
+    users: Some("SELECT name FROM node WHERE groupid = ?1 ORDER BY name LIMIT 11"),
     hooks: &GroupHooks,
 };
 
@@ -213,27 +214,6 @@ impl Hooks for GroupHooks {
             [src, dst],
         )?;
         self.after_write(ctx, dst, obj, false)
-    }
-
-    fn before_delete(&self, ctx: &Ctx, id: i64, name: &str) -> Result<(), ApiError> {
-        let users: Vec<String> = ctx
-            .tx
-            .prepare_cached("SELECT name FROM node WHERE groupid = ?1 ORDER BY name LIMIT 11")?
-            .query_map([id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        if !users.is_empty() {
-            let more = if users.len() > 10 { ", ..." } else { "" };
-            return Err(ApiError::bad(format!(
-                "group '{name}' is in use by {}{more}",
-                users
-                    .iter()
-                    .take(10)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        Ok(())
     }
 
     fn render(

@@ -21,6 +21,7 @@ pub static NETWORK: Resource = Resource {
     fields: FIELDS,
     extra: &[],
     member: None,
+    users: Some(NETWORK_USERS),
     hooks: &NetworkHooks,
 };
 
@@ -227,30 +228,6 @@ impl Hooks for NetworkHooks {
         Ok(())
     }
 
-    fn before_delete(&self, ctx: &Ctx, id: i64, name: &str) -> Result<(), ApiError> {
-        let mut users: Vec<String> = Vec::new();
-        let mut stmt = ctx.tx.prepare_cached(&format!(
-            "SELECT {DEVICE} FROM ipaddress a {DEVICE_JOINS} WHERE a.networkid = ?1 ORDER BY a.ipnum LIMIT 10"
-        ))?;
-        for d in stmt.query_map([id], |r| r.get::<_, String>(0))? {
-            users.push(d?);
-        }
-        let mut stmt = ctx.tx.prepare_cached(
-            "SELECT 'group ' || g.name || ' interface ' || gi.interface FROM groupinterface gi
-             JOIN \"group\" g ON g.id = gi.groupid WHERE gi.networkid = ?1 ORDER BY g.name LIMIT 10",
-        )?;
-        for d in stmt.query_map([id], |r| r.get::<_, String>(0))? {
-            users.push(d?);
-        }
-        if !users.is_empty() {
-            return Err(ApiError::bad(format!(
-                "network '{name}' is in use by {}",
-                users.join(", ")
-            )));
-        }
-        Ok(())
-    }
-
     fn render(
         &self,
         ctx: &Ctx,
@@ -278,12 +255,34 @@ impl Hooks for NetworkHooks {
 }
 
 /// SQL naming the holder of an `ipaddress a` row, with the joins it needs.
-pub const DEVICE: &str = "COALESCE(dn.name, dc.name, ds.name, dd.name, '?')";
-pub const DEVICE_JOINS: &str = "LEFT JOIN nodeinterface dni ON dni.id = a.nodeinterfaceid
+macro_rules! device_sql {
+    () => {
+        "COALESCE(dn.name, dc.name, ds.name, dd.name, '?')"
+    };
+}
+macro_rules! device_joins_sql {
+    () => {
+        "LEFT JOIN nodeinterface dni ON dni.id = a.nodeinterfaceid
      LEFT JOIN node dn ON dn.id = dni.nodeid
      LEFT JOIN controller dc ON dc.id = a.controllerid
      LEFT JOIN switch ds ON ds.id = a.switchid
-     LEFT JOIN otherdevices dd ON dd.id = a.otherdevicesid";
+     LEFT JOIN otherdevices dd ON dd.id = a.otherdevicesid"
+    };
+}
+pub const DEVICE: &str = device_sql!();
+pub const DEVICE_JOINS: &str = device_joins_sql!();
+
+/// What keeps a network from being deleted: addresses in it, and group
+/// interfaces on it.
+const NETWORK_USERS: &str = concat!(
+    "SELECT ",
+    device_sql!(),
+    " FROM ipaddress a ",
+    device_joins_sql!(),
+    " WHERE a.networkid = ?1
+     UNION ALL SELECT 'group ' || g.name || ' interface ' || gi.interface FROM groupinterface gi
+     JOIN \"group\" g ON g.id = gi.groupid WHERE gi.networkid = ?1 LIMIT 11"
+);
 
 fn network_id(ctx: &Ctx, name: &str) -> Result<i64, ApiError> {
     resource::require_id(ctx.tx, &NETWORK, name)

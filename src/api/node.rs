@@ -23,6 +23,7 @@ pub static NODE: Resource = Resource {
     fields: FIELDS,
     extra: &["interfaces", "osimagetag", "hostname", "tpm_present"],
     member: None,
+    users: None,
     hooks: &NodeHooks,
 };
 

@@ -30,6 +30,7 @@ pub static OSIMAGE: Resource = Resource {
         "SELECT n.name FROM node n JOIN \"group\" g ON g.id = n.groupid
          WHERE COALESCE(n.osimageid, g.osimageid) = ?1 ORDER BY n.name",
     ),
+    users: Some("SELECT 'group ' || name FROM \"group\" WHERE osimageid = ?1 UNION ALL SELECT 'node ' || name FROM node WHERE osimageid = ?1 LIMIT 11"),
     hooks: &ImageHooks,
 };
 
@@ -138,24 +139,6 @@ impl Hooks for ImageHooks {
         };
         if let Some(src_path) = src_path.filter(|p| Path::new(p).is_dir()) {
             copy_tree(&src_path, &dst_path)?;
-        }
-        Ok(())
-    }
-
-    fn before_delete(&self, ctx: &Ctx, id: i64, name: &str) -> Result<(), ApiError> {
-        let users: Vec<String> = ctx
-            .tx
-            .prepare_cached(
-                "SELECT 'group ' || name FROM \"group\" WHERE osimageid = ?1
-                 UNION ALL SELECT 'node ' || name FROM node WHERE osimageid = ?1 LIMIT 10",
-            )?
-            .query_map([id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        if !users.is_empty() {
-            return Err(ApiError::bad(format!(
-                "osimage '{name}' is in use by {}",
-                users.join(", ")
-            )));
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ pub static RACK: Resource = Resource {
     ],
     extra: &["devices"],
     member: None,
+    users: None,
     hooks: &RackHooks,
 };
 

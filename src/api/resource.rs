@@ -31,8 +31,14 @@ pub struct Resource {
     pub extra: &'static [&'static str],
     /// Member names: `SELECT name ... WHERE ... = ?1 ORDER BY name`.
     pub member: Option<&'static str>,
+    /// What keeps an object from being deleted: one column naming each user,
+    /// `?1` the object's id (at most ten are named in the refusal).
+    pub users: Option<&'static str>,
     pub hooks: &'static dyn Hooks,
 }
+
+/// How many users a refused delete names.
+const USERS_SHOWN: usize = 10;
 
 pub struct Field {
     /// JSON key, and the column name unless the kind says otherwise.
@@ -284,6 +290,26 @@ fn clone(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
 fn delete(res: &Resource, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = require_id(ctx.tx, res, &name)?;
+    if let Some(sql) = res.users {
+        let users: Vec<String> = ctx
+            .tx
+            .prepare_cached(sql)?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if !users.is_empty() {
+            let shown: Vec<&str> = users.iter().take(USERS_SHOWN).map(String::as_str).collect();
+            let more = if users.len() > USERS_SHOWN {
+                ", ..."
+            } else {
+                ""
+            };
+            return Err(ApiError::bad(format!(
+                "{} '{name}' is in use by {}{more}",
+                res.kind,
+                shown.join(", ")
+            )));
+        }
+    }
     res.hooks.before_delete(ctx, id, &name)?;
     ctx.tx.execute(
         &format!("DELETE FROM \"{}\" WHERE id = ?1", res.table),
