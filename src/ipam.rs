@@ -19,6 +19,20 @@ pub fn ipv4_num(s: &str) -> Option<i64> {
     s.parse::<Ipv4Addr>().ok().map(|ip| u32::from(ip) as i64)
 }
 
+/// The network whose IPv4 range contains `ip` (networks never overlap).
+pub fn network_containing(tx: &Transaction, ip: Ipv4Addr) -> Result<i64, ApiError> {
+    let mut stmt = tx.prepare_cached("SELECT id, network FROM network")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+        let (id, cidr) = row?;
+        if cidr.parse::<Ipv4Net>().is_ok_and(|n| n.contains(&ip)) {
+            return Ok(id);
+        }
+    }
+    Err(ApiError::bad(format!(
+        "ipaddress {ip} is not inside any network"
+    )))
+}
+
 /// The free/taken state of one IPv4 network.
 pub struct Pool {
     pub net: Ipv4Net,

@@ -164,20 +164,6 @@ impl DeviceHooks {
     }
 }
 
-/// The network whose IPv4 range holds `ip`.
-fn network_of(tx: &Transaction, ip: Ipv4Addr) -> Result<i64, ApiError> {
-    let mut stmt = tx.prepare_cached("SELECT id, network FROM network")?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-        let (id, cidr) = row?;
-        if cidr.parse::<Ipv4Net>().is_ok_and(|n| n.contains(&ip)) {
-            return Ok(id);
-        }
-    }
-    Err(ApiError::bad(format!(
-        "ipaddress {ip} is not inside any network"
-    )))
-}
-
 fn parse_v4(v: &Value) -> Result<Ipv4Addr, ApiError> {
     let s = v
         .as_str()
@@ -251,10 +237,10 @@ impl Hooks for DeviceHooks {
                         if cidr.parse::<Ipv4Net>().is_ok_and(|n| n.contains(&ip)) {
                             cur
                         } else {
-                            network_of(tx, ip)?
+                            crate::ipam::network_containing(tx, ip)?
                         }
                     }
-                    None => network_of(tx, ip)?,
+                    None => crate::ipam::network_containing(tx, ip)?,
                 };
                 self.place(tx, id, net, Some(ip))
             }

@@ -27,7 +27,33 @@ pub static GROUP: Resource = Resource {
 pub const PROVISION_METHODS: &[&str] = &["torrent", "http"];
 pub const UNMANAGED_BMC_USERS: &[&str] = &["skip", "disable", "delete"];
 
-static FIELDS: &[Field] = &[
+/// The provisioning fields groups and nodes both have (nodes inherit them
+/// from their group), placed between a resource's own fields.
+macro_rules! with_provisioning_fields {
+    ($($before:expr,)*; $($after:expr,)*) => {
+        &[
+            $($before,)*
+            field("setupbmc", Kind::Bool),
+            field("netboot", Kind::Bool),
+            field("bootmenu", Kind::Bool),
+            field("kerneloptions", Kind::Text),
+            field("ipxe_kernel", Kind::Choice(&["default", "alternative"])),
+            field("roles", Kind::Text),
+            field("scripts", Kind::Text),
+            field("prescript", Kind::Script),
+            field("partscript", Kind::Script),
+            field("postscript", Kind::Script),
+            field("provision_interface", Kind::Text),
+            field("provision_method", Kind::Choice($crate::api::group::PROVISION_METHODS)),
+            field("provision_fallback", Kind::Choice($crate::api::group::PROVISION_METHODS)),
+            field("unmanaged_bmc_users", Kind::Choice($crate::api::group::UNMANAGED_BMC_USERS)),
+            $($after,)*
+        ]
+    };
+}
+pub(crate) use with_provisioning_fields;
+
+static FIELDS: &[Field] = with_provisioning_fields!(
     field("domain", Kind::Text),
     field(
         "osimage",
@@ -43,22 +69,9 @@ static FIELDS: &[Field] = &[
             column: "bmcsetupid",
         },
     ),
-    field("setupbmc", Kind::Bool),
-    field("netboot", Kind::Bool),
-    field("bootmenu", Kind::Bool),
-    field("kerneloptions", Kind::Text),
-    field("ipxe_kernel", Kind::Choice(&["default", "alternative"])),
-    field("roles", Kind::Text),
-    field("scripts", Kind::Text),
-    field("prescript", Kind::Script),
-    field("partscript", Kind::Script),
-    field("postscript", Kind::Script),
-    field("provision_interface", Kind::Text),
-    field("provision_method", Kind::Choice(PROVISION_METHODS)),
-    field("provision_fallback", Kind::Choice(PROVISION_METHODS)),
-    field("unmanaged_bmc_users", Kind::Choice(UNMANAGED_BMC_USERS)),
+    ;
     field("comment", Kind::Text),
-];
+);
 
 /// What a group inherits when it sets nothing itself.
 pub static RULES: &[Rule] = &[

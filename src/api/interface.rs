@@ -351,21 +351,6 @@ fn set_ipv6(tx: &Transaction, iface: i64, value: &Value, force: bool) -> Result<
     Ok(())
 }
 
-/// The network whose IPv4 range contains `ip`.
-fn network_containing(tx: &Transaction, ip: Ipv4Addr) -> Result<i64, ApiError> {
-    let mut stmt = tx.prepare_cached("SELECT id, network FROM network")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (id, cidr) = row?;
-        if cidr.parse::<Ipv4Net>().is_ok_and(|n| n.contains(&ip)) {
-            return Ok(id);
-        }
-    }
-    Err(ApiError::bad(format!(
-        "ipaddress {ip} is not inside any network"
-    )))
-}
-
 fn node_iface_id(tx: &Transaction, node: i64, name: &str) -> Result<Option<i64>, ApiError> {
     Ok(tx
         .prepare_cached("SELECT id FROM nodeinterface WHERE nodeid = ?1 AND interface = ?2")?
@@ -480,7 +465,7 @@ pub fn apply_node_entries(
                 (Some(n), _) => Some(n),
                 (None, Some(ip)) => Some(match current_net {
                     Some(c) if net_info(tx, c)?.v4.is_some_and(|v4| v4.contains(&ip)) => c,
-                    _ => network_containing(tx, ip)?,
+                    _ => crate::ipam::network_containing(tx, ip)?,
                 }),
                 (None, None) => group_net.or(if dhcp.is_some() { current_net } else { None }),
             };

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use std::collections::HashMap;
 
-use super::group::{self, set_osimagetag, Layers, PROVISION_METHODS, UNMANAGED_BMC_USERS};
+use super::group::{self, set_osimagetag, with_provisioning_fields, Layers};
 use super::interface::{apply_node_entries, clone_node_ifaces, node_interfaces_json, regroup};
 use super::json::{ObjectWriter, Objects};
 use super::resource::{fetch_rows, field, to_json, Columns, Field, Hooks, Kind, Resource, Row};
@@ -27,7 +27,7 @@ pub static NODE: Resource = Resource {
     hooks: &NodeHooks,
 };
 
-static FIELDS: &[Field] = &[
+static FIELDS: &[Field] = with_provisioning_fields!(
     field(
         "group",
         Kind::Ref {
@@ -65,20 +65,7 @@ static FIELDS: &[Field] = &[
         },
     ),
     field("service", Kind::Bool),
-    field("setupbmc", Kind::Bool),
-    field("netboot", Kind::Bool),
-    field("bootmenu", Kind::Bool),
-    field("kerneloptions", Kind::Text),
-    field("ipxe_kernel", Kind::Choice(&["default", "alternative"])),
-    field("roles", Kind::Text),
-    field("scripts", Kind::Text),
-    field("prescript", Kind::Script),
-    field("partscript", Kind::Script),
-    field("postscript", Kind::Script),
-    field("provision_interface", Kind::Text),
-    field("provision_method", Kind::Choice(PROVISION_METHODS)),
-    field("provision_fallback", Kind::Choice(PROVISION_METHODS)),
-    field("unmanaged_bmc_users", Kind::Choice(UNMANAGED_BMC_USERS)),
+    ;
     field("status", Kind::Text),
     field("vendor", Kind::Text),
     field("assettag", Kind::Text),
@@ -87,7 +74,7 @@ static FIELDS: &[Field] = &[
     field("tpm_uuid", Kind::Text),
     field("tpm_pubkey", Kind::Text),
     field("tpm_sha256", Kind::Text),
-];
+);
 
 /// What a node inherits when it sets nothing itself, and from where.
 static RULES: &[Rule] = &[
