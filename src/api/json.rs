@@ -84,6 +84,43 @@ impl ObjectWriter<'_> {
         write_value(self.buf, value);
     }
 
+    /// A column value, written without building a `Value` for it.
+    pub fn field_sql(
+        &mut self,
+        key: &str,
+        kind: super::resource::Kind,
+        value: &rusqlite::types::Value,
+    ) {
+        use super::resource::Kind;
+        use rusqlite::types::Value as Sql;
+        match (kind, value) {
+            (_, Sql::Null) => {
+                self.key(&[key]);
+                self.buf.extend_from_slice(b"null");
+            }
+            (
+                Kind::Text
+                | Kind::Choice(_)
+                | Kind::Ref { .. }
+                | Kind::Ip
+                | Kind::IpList
+                | Kind::Cidr
+                | Kind::Mac,
+                Sql::Text(s),
+            ) => self.field_str(key, s),
+            (Kind::Bool, Sql::Integer(n)) => {
+                self.key(&[key]);
+                self.buf
+                    .extend_from_slice(if *n != 0 { b"true" } else { b"false" });
+            }
+            (Kind::Int { .. }, Sql::Integer(n)) => {
+                self.key(&[key]);
+                self.buf.extend_from_slice(n.to_string().as_bytes());
+            }
+            _ => self.field(key, &super::resource::to_json(kind, value)),
+        }
+    }
+
     pub fn field_str(&mut self, key: &str, value: &str) {
         self.key(&[key]);
         write_str(self.buf, value);
@@ -111,12 +148,26 @@ mod tests {
             w.field("x", &json!([1, "two"]));
             w.field_parts(&["_", "x", "_source"], &json!("group"));
             w.field_str("s", "line\nbreak");
+            use rusqlite::types::Value as Sql;
+            w.field_sql(
+                "t",
+                crate::api::resource::Kind::Text,
+                &Sql::Text("a\"b".into()),
+            );
+            w.field_sql("b", crate::api::resource::Kind::Bool, &Sql::Integer(1));
+            w.field_sql(
+                "n",
+                crate::api::resource::Kind::Int { min: 0, max: 9 },
+                &Sql::Integer(-3),
+            );
+            w.field_sql("z", crate::api::resource::Kind::Text, &Sql::Null);
         });
         o.push("c", json!({"k": null}).as_object().unwrap());
         let v: Value = serde_json::from_slice(&o.finish()).unwrap();
         assert_eq!(
             v,
-            json!({"config": {"node": {"a\"b": {"x": [1, "two"], "_x_source": "group", "s": "line\nbreak"}, "c": {"k": null}}}})
+            json!({"config": {"node": {"a\"b": {"x": [1, "two"], "_x_source": "group", "s": "line\nbreak",
+                "t": "a\"b", "b": true, "n": -3, "z": null}, "c": {"k": null}}}})
         );
         let empty: Value = serde_json::from_slice(&Objects::new("group", 0).finish()).unwrap();
         assert_eq!(empty, json!({"config": {"group": {}}}));

@@ -412,7 +412,7 @@ impl<'a> View<'a> {
         w.field_str("hostname", &row.name);
         for ((f, v), is_rule) in self.res.fields.iter().zip(&row.values).zip(&self.is_rule) {
             if !is_rule {
-                w.field(f.name, &to_json(f.kind, v));
+                w.field_sql(f.name, f.kind, v);
             }
         }
         let group_name = self.text(row, self.group_idx);
