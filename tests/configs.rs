@@ -251,6 +251,10 @@ fn serial_grows_and_a_burst_causes_few_reloads() {
         "1,000 changes caused {burst} DHCP reloads"
     );
     assert!(serial(&read(&zone)) > first, "the SOA serial increases");
+    // The listing is read in pages of 500; every page arrives.
+    let list = d.get("/config/node").json();
+    let names: Vec<&String> = list["config"]["node"].as_object().unwrap().keys().collect();
+    assert_eq!(names.len(), 1000);
 }
 
 #[test]

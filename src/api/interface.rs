@@ -14,7 +14,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use super::network::{DEVICE, DEVICE_JOINS};
-use super::resource::{self, field, to_json, to_sql, Field, Kind};
+use super::resource::{self, field, to_json, to_sql, Field, Kind, Select};
 use super::{group, node, ApiError, Ctx, Reply};
 use crate::ipam::{ipv4_num, Allocator};
 
@@ -723,10 +723,20 @@ pub fn node_interfaces_json(
     tx: &Transaction,
     node: Option<i64>,
 ) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
-    let filter = if node.is_some() {
-        "WHERE ni.nodeid = ?1"
-    } else {
-        ""
+    node_interfaces_select(tx, node.map(Select::One).unwrap_or(Select::All))
+}
+
+/// Interfaces of the nodes a `Select` (by node name) picks, keyed by node id.
+pub fn node_interfaces_select(
+    tx: &Transaction,
+    nodes: Select,
+) -> Result<HashMap<i64, Vec<Value>>, ApiError> {
+    let filter = match nodes {
+        Select::All => "",
+        Select::One(_) => "WHERE ni.nodeid = ?1",
+        Select::After(..) => {
+            "WHERE ni.nodeid IN (SELECT id FROM node WHERE name > ?1 ORDER BY name LIMIT ?2)"
+        }
     };
     let sql = format!(
         "SELECT ni.nodeid, ni.interface, ni.macaddress, a.ipaddress, a.ipaddress_ipv6, n.name, a.dhcp,
@@ -756,9 +766,12 @@ pub fn node_interfaces_json(
         }
         Ok((r.get(0)?, Value::Object(obj)))
     };
-    let rows = match node {
-        Some(id) => stmt.query_map([id], map)?.collect::<Result<Vec<_>, _>>()?,
-        None => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+    let rows = match nodes {
+        Select::All => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+        Select::One(id) => stmt.query_map([id], map)?.collect::<Result<Vec<_>, _>>()?,
+        Select::After(after, limit) => stmt
+            .query_map(rusqlite::params![after, limit], map)?
+            .collect::<Result<Vec<_>, _>>()?,
     };
     for (id, v) in rows {
         out.entry(id).or_default().push(v);

@@ -8,9 +8,11 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 use super::group::{self, set_osimagetag, with_provisioning_fields, Layers};
-use super::interface::{apply_node_entries, clone_node_ifaces, node_interfaces_json, regroup};
+use super::interface::{apply_node_entries, clone_node_ifaces, node_interfaces_select, regroup};
 use super::json::{ObjectWriter, Objects};
-use super::resource::{fetch_rows, field, to_json, Columns, Field, Hooks, Kind, Resource, Row};
+use super::resource::{
+    fetch_select, field, to_json, Columns, Field, Hooks, Kind, Resource, Row, Select,
+};
 use super::{ApiError, Ctx};
 use crate::inherit::{resolve, Fallback, Rule};
 use crate::ipam::Allocator;
@@ -266,6 +268,9 @@ impl Hooks for NodeHooks {
     }
 }
 
+/// Nodes read per page when rendering them all.
+const NODES_PAGE: i64 = 500;
+
 /// A node's JSON fields, written by the renderer when called.
 type WriteNode<'a> = dyn FnMut(&mut ObjectWriter) + 'a;
 
@@ -287,20 +292,35 @@ fn render_nodes(
     };
     let groups = group::render_map(ctx, &group::GROUP, group_id)?;
     let view = View::new(res, Layers::load(ctx)?, &groups);
-    let mut ifaces = node_interfaces_json(ctx.tx, id)?;
     let tags = tag_names(ctx, id)?;
-    for row in fetch_rows(ctx.tx, res, id)? {
-        let mut interfaces = Some(ifaces.remove(&row.id).unwrap_or_default());
-        sink(&row.name, &mut |w| {
-            view.write(
-                w,
-                &row,
-                interfaces.take().unwrap_or_default(),
-                tags.get(&row.id),
-            )
-        });
+    // All nodes are read a page at a time, so that memory stays flat however
+    // large the cluster.
+    let mut after = String::new();
+    loop {
+        let select = match id {
+            Some(id) => Select::One(id),
+            None => Select::After(&after, NODES_PAGE),
+        };
+        let rows = fetch_select(ctx.tx, res, select)?;
+        let mut ifaces = node_interfaces_select(ctx.tx, select)?;
+        for row in &rows {
+            let mut interfaces = Some(ifaces.remove(&row.id).unwrap_or_default());
+            sink(&row.name, &mut |w| {
+                view.write(
+                    w,
+                    row,
+                    interfaces.take().unwrap_or_default(),
+                    tags.get(&row.id),
+                )
+            });
+        }
+        match rows.last() {
+            Some(last) if id.is_none() && rows.len() as i64 == NODES_PAGE => {
+                after = last.name.clone()
+            }
+            _ => return Ok(()),
+        }
     }
-    Ok(())
 }
 
 /// Calls `f` with every node as the API shows it, one at a time, so that a

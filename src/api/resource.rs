@@ -602,6 +602,23 @@ pub struct Row {
 
 /// Reads one or all rows in one query, joining referenced names.
 pub fn fetch_rows(tx: &Transaction, res: &Resource, id: Option<i64>) -> Result<Vec<Row>, ApiError> {
+    fetch_select(tx, res, id.map(Select::One).unwrap_or(Select::All))
+}
+
+/// Which rows to read.
+#[derive(Clone, Copy)]
+pub enum Select<'a> {
+    All,
+    One(i64),
+    /// The next `limit` rows by name after `after` (keyset paging).
+    After(&'a str, i64),
+}
+
+pub fn fetch_select(
+    tx: &Transaction,
+    res: &Resource,
+    select_rows: Select,
+) -> Result<Vec<Row>, ApiError> {
     let mut select = String::from("SELECT t.id, t.name");
     let mut joins = String::new();
     for (i, f) in res.fields.iter().enumerate() {
@@ -615,11 +632,12 @@ pub fn fetch_rows(tx: &Transaction, res: &Resource, id: Option<i64>) -> Result<V
             _ => select.push_str(&format!(", t.\"{}\"", f.name)),
         }
     }
-    let filter = if id.is_some() { " WHERE t.id = ?1" } else { "" };
-    let sql = format!(
-        "{select} FROM \"{}\" t{joins}{filter} ORDER BY t.name",
-        res.table
-    );
+    let tail = match select_rows {
+        Select::All => " ORDER BY t.name",
+        Select::One(_) => " WHERE t.id = ?1",
+        Select::After(..) => " WHERE t.name > ?1 ORDER BY t.name LIMIT ?2",
+    };
+    let sql = format!("{select} FROM \"{}\" t{joins}{tail}", res.table);
     let mut stmt = tx.prepare_cached(&sql)?;
     let map = |r: &rusqlite::Row| -> rusqlite::Result<Row> {
         let mut values = Vec::with_capacity(res.fields.len());
@@ -632,9 +650,12 @@ pub fn fetch_rows(tx: &Transaction, res: &Resource, id: Option<i64>) -> Result<V
             values,
         })
     };
-    let rows = match id {
-        Some(id) => stmt.query_map([id], map)?.collect::<Result<Vec<_>, _>>()?,
-        None => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+    let rows = match select_rows {
+        Select::All => stmt.query_map([], map)?.collect::<Result<Vec<_>, _>>()?,
+        Select::One(id) => stmt.query_map([id], map)?.collect::<Result<Vec<_>, _>>()?,
+        Select::After(after, limit) => stmt
+            .query_map(rusqlite::params![after, limit], map)?
+            .collect::<Result<Vec<_>, _>>()?,
     };
     Ok(rows)
 }
