@@ -158,24 +158,8 @@ fn main() {
         format!("[LOGGER]\nLOGFILE = {}\n", dir.join("daemon.log").display()),
     )
     .expect("ini");
-    let mut child: Child = Command::new(env!("CARGO_BIN_EXE_luna2d"))
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&ini)
-        .arg("--data")
-        .arg(dir.join("var"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start luna2d");
+    let (mut child, addr) = start(&dir.join("var"), &ini);
     let pid = child.id();
-    let mut banner = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut banner)
-        .expect("banner");
-    let addr: SocketAddr = banner
-        .trim()
-        .trim_start_matches("luna2d listening on http://")
-        .parse()
-        .expect("address");
     let mut c = Client::connect(addr);
     let (status, body) = c.call(
         "POST",

@@ -173,6 +173,18 @@ fn switches_take_addresses_in_ipam() {
         json!("10.141.0.2")
     );
 
+    // The spec's name for a default field replaces the default.
+    let r = d.post(
+        "/config/switch/sw9",
+        body("switch", "sw9", json!({"readcommunity": "secret9"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        d.get("/config/switch/sw9").json()["config"]["switch"]["sw9"]["read"],
+        json!("secret9")
+    );
+    assert_eq!(d.get("/config/switch/sw9/_delete").status, 204);
+
     // A node on the switch keeps it from being deleted.
     let r = d.post("/config/node/n1", json!({"config": {"node": {"n1": {"group": "compute", "switch": "switch01", "switchport": "7"}}}}));
     assert_eq!(r.status, 201, "{}", r.text());

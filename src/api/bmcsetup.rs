@@ -5,7 +5,7 @@ use rusqlite::types::Value as Sql;
 use serde_json::{Map, Value};
 
 use super::group::UNMANAGED_BMC_USERS;
-use super::resource::{aliased, field, Columns, Field, Hooks, Kind, Resource};
+use super::resource::{aliased, field, set_defaults, Columns, Field, Hooks, Kind, Resource};
 use super::{ApiError, Ctx};
 
 pub static BMCSETUP: Resource = Resource {
@@ -49,20 +49,17 @@ impl Hooks for BmcHooks {
         // Upstream's defaults; the password is random rather than a known one.
         let password =
             crate::util::random_hex(8).map_err(|e| ApiError::Internal(format!("random: {e}")))?;
-        let defaults: [(&str, Sql); 5] = [
-            ("userid", Sql::Integer(2)),
-            ("username", Sql::Text("luna".into())),
-            ("password", Sql::Text(password)),
-            ("netchannel", Sql::Integer(1)),
-            ("mgmtchannel", Sql::Integer(1)),
-        ];
-        for (name, v) in defaults {
-            if !cols.iter().any(|(f, _)| f.name == name) {
-                if let Some(f) = FIELDS.iter().find(|f| f.name == name) {
-                    cols.push((f, v));
-                }
-            }
-        }
+        set_defaults(
+            FIELDS,
+            cols,
+            [
+                ("userid", Sql::Integer(2)),
+                ("username", Sql::Text("luna".into())),
+                ("password", Sql::Text(password)),
+                ("netchannel", Sql::Integer(1)),
+                ("mgmtchannel", Sql::Integer(1)),
+            ],
+        );
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::json::Objects;
 use super::network::{DEVICE, DEVICE_JOINS};
 use super::resource::{
-    aliased, fetch_rows, field, lookup_id, row_json, unique, Hooks, Kind, Resource,
+    aliased, fetch_rows, field, lookup_id, row_json, set_defaults, unique, Hooks, Kind, Resource,
 };
 use super::{ApiError, Ctx};
 use crate::ipam::{ipv4_num, Pool};
@@ -180,17 +180,15 @@ impl Hooks for DeviceHooks {
         &self,
         _ctx: &Ctx,
         id: Option<i64>,
-        obj: &Map<String, Value>,
+        _obj: &Map<String, Value>,
         cols: &mut super::resource::Columns,
     ) -> Result<(), ApiError> {
         if id.is_none() {
-            for (name, value) in self.defaults {
-                if !obj.contains_key(*name) {
-                    if let Some(f) = SWITCH.fields.iter().find(|f| f.name == *name) {
-                        cols.push((f, rusqlite::types::Value::Text(value.to_string())));
-                    }
-                }
-            }
+            let defaults = self
+                .defaults
+                .iter()
+                .map(|(n, v)| (*n, rusqlite::types::Value::Text(v.to_string())));
+            set_defaults(SWITCH.fields, cols, defaults);
         }
         Ok(())
     }

@@ -163,20 +163,17 @@ impl Hooks for GroupHooks {
             }
         }
         if id.is_none() {
-            let defaults: [(&str, Sql); 5] = [
-                ("netboot", Sql::Integer(1)),
-                ("bootmenu", Sql::Integer(0)),
-                ("setupbmc", Sql::Integer(0)),
-                ("ipxe_kernel", Sql::Text("default".into())),
-                ("domain", Sql::Text("cluster".into())),
-            ];
-            for (name, v) in defaults {
-                if !cols.iter().any(|(f, _)| f.name == name) {
-                    if let Some(f) = find_field(name) {
-                        cols.push((f, v));
-                    }
-                }
-            }
+            super::resource::set_defaults(
+                FIELDS,
+                cols,
+                [
+                    ("netboot", Sql::Integer(1)),
+                    ("bootmenu", Sql::Integer(0)),
+                    ("setupbmc", Sql::Integer(0)),
+                    ("ipxe_kernel", Sql::Text("default".into())),
+                    ("domain", Sql::Text("cluster".into())),
+                ],
+            );
         }
         Ok(())
     }

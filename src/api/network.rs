@@ -75,14 +75,6 @@ fn text<'a>(state: &'a HashMap<&'static str, Sql>, key: &str) -> Option<&'a str>
     }
 }
 
-fn set_default(cols: &mut Columns, state: &HashMap<&'static str, Sql>, name: &str, v: Sql) {
-    if matches!(state.get(name), None | Some(Sql::Null)) {
-        if let Some(f) = FIELDS.iter().find(|f| f.name == name) {
-            cols.push((f, v));
-        }
-    }
-}
-
 impl Hooks for NetworkHooks {
     fn before_write(
         &self,
@@ -214,16 +206,22 @@ impl Hooks for NetworkHooks {
             }
         }
         if id.is_none() {
-            set_default(cols, &state, "zone", Sql::Text("internal".into()));
-            set_default(cols, &state, "type", Sql::Text("ethernet".into()));
-            set_default(cols, &state, "dhcp", Sql::Integer(0));
-            set_default(cols, &state, "dhcp_nodes_in_pool", Sql::Integer(0));
             let metric = if text(&state, "zone") == Some("external") {
                 100
             } else {
                 101
             };
-            set_default(cols, &state, "gateway_metric", Sql::Integer(metric));
+            resource::set_defaults(
+                FIELDS,
+                cols,
+                [
+                    ("zone", Sql::Text("internal".into())),
+                    ("type", Sql::Text("ethernet".into())),
+                    ("dhcp", Sql::Integer(0)),
+                    ("dhcp_nodes_in_pool", Sql::Integer(0)),
+                    ("gateway_metric", Sql::Integer(metric)),
+                ],
+            );
         }
         Ok(())
     }

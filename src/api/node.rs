@@ -195,11 +195,7 @@ impl Hooks for NodeHooks {
                 Err(ApiError::bad("group is required for a new node"))
             }
             (None, _) => {
-                if !cols.iter().any(|(f, _)| f.name == "service") {
-                    if let Some(f) = FIELDS.iter().find(|f| f.name == "service") {
-                        cols.push((f, Sql::Integer(0)));
-                    }
-                }
+                super::resource::set_defaults(FIELDS, cols, [("service", Sql::Integer(0))]);
                 Ok(())
             }
             (Some(_), Some(Sql::Null)) => Err(ApiError::bad(

@@ -54,14 +54,6 @@ const COPY_SECONDS_MAX: u64 = 3600;
 
 struct ImageHooks;
 
-fn set_if_missing(cols: &mut Columns, name: &str, v: rusqlite::types::Value) {
-    if !cols.iter().any(|(f, _)| f.name == name) {
-        if let Some(f) = FIELDS.iter().find(|f| f.name == name) {
-            cols.push((f, v));
-        }
-    }
-}
-
 impl Hooks for ImageHooks {
     fn before_write(
         &self,
@@ -84,11 +76,16 @@ impl Hooks for ImageHooks {
                 .join(name)
                 .display()
                 .to_string();
-            set_if_missing(cols, "path", rusqlite::types::Value::Text(path));
-            set_if_missing(
+            resource::set_defaults(
+                FIELDS,
                 cols,
-                "distribution",
-                rusqlite::types::Value::Text("redhat".into()),
+                [
+                    ("path", rusqlite::types::Value::Text(path)),
+                    (
+                        "distribution",
+                        rusqlite::types::Value::Text("redhat".into()),
+                    ),
+                ],
             );
         }
         Ok(())

@@ -421,6 +421,26 @@ fn rename_target(
     Ok(None)
 }
 
+/// Gives a new object's columns their defaults: a column the body did not set,
+/// or set to null, takes the default.
+pub fn set_defaults(
+    fields: &'static [Field],
+    cols: &mut Columns,
+    defaults: impl IntoIterator<Item = (&'static str, Sql)>,
+) {
+    for (name, value) in defaults {
+        match cols.iter_mut().find(|(f, _)| f.name == name) {
+            Some((_, v)) if *v == Sql::Null => *v = value,
+            Some(_) => {}
+            None => {
+                if let Some(f) = fields.iter().find(|f| f.name == name) {
+                    cols.push((f, value));
+                }
+            }
+        }
+    }
+}
+
 /// Converts the body's field values to column values.
 pub fn convert_fields(
     tx: &Transaction,
