@@ -64,7 +64,17 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("SERVER", "BODY_BYTES_MAX", "16777216"),
     ("SERVER", "HEADER_BYTES_MAX", "16384"),
     ("SERVER", "HEADER_COUNT_MAX", "64"),
-    ("SERVER", "IO_TIMEOUT", "10s"),
+    // Deadlines on whole phases of a connection (see src/http/): a head must
+    // arrive within HEAD_TIMEOUT of its first byte; a body and a reply get a
+    // grace period plus time at a minimum rate (bytes per second).
+    ("SERVER", "HEAD_TIMEOUT", "10s"),
+    ("SERVER", "BODY_TIMEOUT", "10s"),
+    ("SERVER", "BODY_RATE_MIN", "1024"),
+    ("SERVER", "SEND_TIMEOUT", "30s"),
+    ("SERVER", "SEND_RATE_MIN", "1024"),
+    ("SERVER", "IDLE_TIMEOUT", "60s"),
+    ("SERVER", "CONNECTIONS_MAX", "16384"),
+    ("SERVER", "DRAIN_TIMEOUT", "10s"),
 ];
 
 #[derive(Debug)]
@@ -85,7 +95,19 @@ pub struct Config {
     pub body_bytes_max: u64,
     pub header_bytes_max: usize,
     pub header_count_max: usize,
-    pub io_timeout: Duration,
+    /// A request head must be complete this long after its first byte.
+    pub head_timeout: Duration,
+    /// A body gets this long plus its length at `body_rate_min`.
+    pub body_timeout: Duration,
+    pub body_rate_min: u64,
+    /// A reply gets this long plus its length at `send_rate_min`.
+    pub send_timeout: Duration,
+    pub send_rate_min: u64,
+    /// An idle keep-alive connection is closed after this long.
+    pub idle_timeout: Duration,
+    pub connections_max: usize,
+    /// After SIGTERM, how long in-flight requests and replies may take.
+    pub drain_timeout: Duration,
     pub log_level: log::LevelFilter,
     pub log_file: Option<PathBuf>,
     pub api_username: String,
@@ -288,7 +310,57 @@ impl Config {
                 8,
                 4096,
             )? as usize,
-            io_timeout: parse_duration("SERVER", "IO_TIMEOUT", &get("SERVER", "IO_TIMEOUT"), 's')?,
+            head_timeout: parse_duration(
+                "SERVER",
+                "HEAD_TIMEOUT",
+                &get("SERVER", "HEAD_TIMEOUT"),
+                's',
+            )?,
+            body_timeout: parse_duration(
+                "SERVER",
+                "BODY_TIMEOUT",
+                &get("SERVER", "BODY_TIMEOUT"),
+                's',
+            )?,
+            body_rate_min: parse_int(
+                "SERVER",
+                "BODY_RATE_MIN",
+                &get("SERVER", "BODY_RATE_MIN"),
+                1,
+                1 << 40,
+            )?,
+            send_timeout: parse_duration(
+                "SERVER",
+                "SEND_TIMEOUT",
+                &get("SERVER", "SEND_TIMEOUT"),
+                's',
+            )?,
+            send_rate_min: parse_int(
+                "SERVER",
+                "SEND_RATE_MIN",
+                &get("SERVER", "SEND_RATE_MIN"),
+                1,
+                1 << 40,
+            )?,
+            idle_timeout: parse_duration(
+                "SERVER",
+                "IDLE_TIMEOUT",
+                &get("SERVER", "IDLE_TIMEOUT"),
+                's',
+            )?,
+            connections_max: parse_int(
+                "SERVER",
+                "CONNECTIONS_MAX",
+                &get("SERVER", "CONNECTIONS_MAX"),
+                4,
+                1 << 20,
+            )? as usize,
+            drain_timeout: parse_duration(
+                "SERVER",
+                "DRAIN_TIMEOUT",
+                &get("SERVER", "DRAIN_TIMEOUT"),
+                's',
+            )?,
             log_level,
             log_file: opt_path(get("LOGGER", "LOGFILE")),
             api_username: get("API", "USERNAME"),
@@ -348,10 +420,15 @@ impl Config {
             image_directory: PathBuf::from(get("FILES", "IMAGE_DIRECTORY")),
             data_dir,
         };
-        if cfg.io_timeout.is_zero() {
-            return Err(ConfigError(
-                "[SERVER] IO_TIMEOUT must be more than 0s".into(),
-            ));
+        for (key, d) in [
+            ("HEAD_TIMEOUT", cfg.head_timeout),
+            ("BODY_TIMEOUT", cfg.body_timeout),
+            ("SEND_TIMEOUT", cfg.send_timeout),
+            ("IDLE_TIMEOUT", cfg.idle_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError(format!("[SERVER] {key} must be more than 0s")));
+            }
         }
         if cfg.token_expiry.is_zero() {
             return Err(ConfigError("[API] EXPIRY must be more than 0s".into()));

@@ -1,7 +1,7 @@
 //! luna2d: the Luna2 cluster-provisioning controller.
 //!
 //! `main` parses the command line and settings, prepares the data directory and
-//! database, then hands the listener to `server::serve`. See ARCHITECTURE.md for
+//! database, then hands the listener to `http::serve`. See ARCHITECTURE.md for
 //! the map of the code.
 
 mod alloc;
@@ -9,20 +9,17 @@ mod api;
 mod config;
 mod db;
 mod gen;
+mod http;
 mod inherit;
 mod ipam;
 mod ldap;
 mod secrets;
-mod server;
 mod services;
 mod templates;
 mod util;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-
-#[global_allocator]
-static GLOBAL: alloc::Guarded = alloc::Guarded;
 
 fn main() -> ExitCode {
     match run() {
@@ -35,6 +32,8 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
+    // Before any thread exists, so that every thread inherits the mask.
+    http::block_stop_signals();
     alloc::limit_arenas();
     let args = config::Args::parse(std::env::args().skip(1)).map_err(|e| e.to_string())?;
     if args.help {
@@ -64,7 +63,8 @@ fn run() -> Result<(), String> {
     })?;
     let ldap = ldap::Directory::from_config(&cfg)
         .map_err(|e| format!("cannot prepare the LDAP bind password file: {e}"))?;
-    let socket = server::bind(&cfg).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let socket =
+        http::bind(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let bound = socket.local_addr().map_err(|e| e.to_string())?;
     let app = Arc::new(api::App {
         config: cfg,
@@ -80,7 +80,11 @@ fn run() -> Result<(), String> {
     });
     gen::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;
-    server::serve(socket, app, || {
+    let limits = http::Limits::from(&app.config);
+    let workers: Vec<api::Worker> = (0..limits.workers)
+        .map(|_| api::Worker::new(app.clone()))
+        .collect::<Result<_, _>>()?;
+    http::serve(socket, limits, workers, || {
         // Printed once every database connection is open and requests are
         // served: tests and scripts read it to learn the port of port 0.
         println!("luna2d listening on http://{bound}");

@@ -13,7 +13,7 @@ use std::time::Duration;
 use jwt_simple::prelude::*;
 
 use super::{ApiError, App, Ctx, Reply};
-use crate::server::Incoming;
+use crate::http::Incoming;
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

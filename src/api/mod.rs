@@ -37,7 +37,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
-use crate::server::{Body, Incoming, Method, Outgoing};
+use crate::http::{Body, Incoming, Method, Outgoing};
 
 /// State shared by all workers; read-only after start-up.
 pub struct App {
@@ -73,6 +73,16 @@ impl Worker {
         if !self.db.is_autocommit() {
             let _ = self.db.execute_batch("ROLLBACK");
         }
+    }
+}
+
+impl crate::http::Handler for Worker {
+    fn handle(&mut self, req: &Incoming) -> Outgoing {
+        dispatch(self, req)
+    }
+
+    fn after_panic(&mut self) {
+        self.reset();
     }
 }
 
@@ -215,15 +225,7 @@ impl Reply {
     }
 }
 
-/// A JSON `{"message": ...}` reply with any status; used by the server too.
-pub fn error_reply(status: u16, msg: &str) -> Outgoing {
-    Outgoing {
-        status,
-        content_type: "application/json",
-        body: Body::Bytes(json!({ "message": msg }).to_string().into_bytes()),
-        headers: Vec::new(),
-    }
-}
+pub use crate::http::error_reply;
 
 fn reply_for_error(e: ApiError) -> Outgoing {
     match e {

@@ -13,7 +13,7 @@ use super::{
     bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
     osimage, osuser, rack, secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
 };
-use crate::server::Method::{self, Get, Post};
+use crate::http::Method::{self, Get, Post};
 
 pub type HandlerFn = fn(&mut Ctx) -> Result<Reply, ApiError>;
 

@@ -22,7 +22,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::api::{service::add_status, ApiError, App, Ctx};
 use crate::config::Config;
-use crate::server::{Incoming, Method};
+use crate::http::{Incoming, Method};
 
 /// Quiet time that ends a burst of changes.
 const QUIET: Duration = Duration::from_millis(300);
