@@ -9,6 +9,7 @@ mod cluster;
 mod configs;
 mod group;
 mod hardening;
+mod http;
 mod inventory;
 mod network;
 mod node;

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -107,6 +107,22 @@ impl Daemon {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The daemon's process id, for sending it signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `limit` for the daemon to exit: its exit status, or None if it
+    /// is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_until(limit, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
     }
 
     pub fn log(&self) -> String {
@@ -280,4 +296,140 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// How long a test waits for any one reply on a [`Conn`].
+const REPLY_WAIT: Duration = Duration::from_secs(20);
+
+/// A client connection that reads replies one at a time and keeps the bytes
+/// that belong to the next one (keep-alive, pipelining, `100 Continue`).
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        Conn::from_stream(
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect"),
+        )
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads one reply, its body delimited by Content-Length (or by the close of
+    /// the connection when it has none). 1xx, 204 and 304 replies have no body.
+    pub fn response(&mut self) -> std::io::Result<Response> {
+        self.read_reply(false)
+    }
+
+    /// Reads the reply to a HEAD request: headers only.
+    pub fn head_response(&mut self) -> std::io::Result<Response> {
+        self.read_reply(true)
+    }
+
+    fn read_reply(&mut self, head: bool) -> std::io::Result<Response> {
+        let deadline = Instant::now() + REPLY_WAIT;
+        let mut closed = false;
+        loop {
+            if let Some(r) = self.take_reply(head, closed)? {
+                return Ok(r);
+            }
+            if closed {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "closed before a whole reply: {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    ),
+                ));
+            }
+            closed = self.wait_some(deadline)?;
+        }
+    }
+
+    /// Takes one whole reply off the buffer, if there is one.
+    fn take_reply(&mut self, head: bool, closed: bool) -> std::io::Result<Option<Response>> {
+        let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return Ok(None);
+        };
+        let mut r = parse_response(&self.buf[..end + 4])?;
+        let no_body = head || r.status < 200 || r.status == 204 || r.status == 304;
+        let len = match (no_body, r.header("Content-Length")) {
+            (true, _) => Some(0),
+            (false, Some(v)) => Some(
+                v.parse::<usize>()
+                    .map_err(|_| std::io::Error::other(format!("bad Content-Length {v:?}")))?,
+            ),
+            (false, None) => None,
+        };
+        let have = self.buf.len() - (end + 4);
+        let take = match len {
+            Some(len) if have >= len => len,
+            None if closed => have,
+            _ => return Ok(None),
+        };
+        r.body = self.buf[end + 4..end + 4 + take].to_vec();
+        self.buf.drain(..end + 4 + take);
+        Ok(Some(r))
+    }
+
+    fn wait_some(&mut self, deadline: Instant) -> std::io::Result<bool> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no whole reply in time; got {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.read_some()
+    }
+
+    fn read_some(&mut self) -> std::io::Result<bool> {
+        let mut chunk = [0u8; 65536];
+        let n = self.stream.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n == 0)
+    }
+
+    /// Waits up to `limit` for the server to close the connection (end of
+    /// stream or reset). Some(bytes that arrived first), or None if it stayed open.
+    pub fn closed_within(&mut self, limit: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + limit;
+        let mut got = std::mem::take(&mut self.buf);
+        let mut chunk = [0u8; 65536];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.buf = got;
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left)).expect("timeout");
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Some(got),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return Some(got),
+            }
+        }
+    }
 }

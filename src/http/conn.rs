@@ -159,7 +159,14 @@ impl Conn {
     /// The deadline of the current phase has passed.
     pub fn expire(&mut self, turn: &mut Turn) -> Step {
         match self.phase {
-            Phase::Idle | Phase::Writing | Phase::Linger => Step::Close,
+            Phase::Idle | Phase::Linger => Step::Close,
+            Phase::Writing => {
+                // What the kernel still holds for this client is dropped too
+                // (a reset, not an orphaned socket trickling it out).
+                abort_on_close(&self.stream);
+                log::info!("{}: reply not read in time; dropped", self.remote);
+                Step::Close
+            }
             Phase::Dispatched => Step::Wait,
             Phase::Head => {
                 self.refuse(
@@ -562,6 +569,25 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// `SO_LINGER` of zero: closing resets the connection and frees its buffers.
+fn abort_on_close(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid fd and a valid pointer to a linger struct of that size.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
     }
 }
 

@@ -111,11 +111,15 @@ pub fn head(out: &mut Vec<u8>, reply: &Outgoing, length: u64, date: &str, connec
     use std::io::Write;
     let _ = write!(
         out,
-        "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {length}\r\n",
+        "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\n",
         reply.status,
         reason(reply.status),
         reply.content_type
     );
+    // RFC 9110 §8.6: never on a 204, which has no body by definition.
+    if reply.status != 204 {
+        let _ = write!(out, "Content-Length: {length}\r\n");
+    }
     match connection {
         Connection::Close => out.extend_from_slice(b"Connection: close\r\n"),
         Connection::KeepAlive10 => out.extend_from_slice(b"Connection: keep-alive\r\n"),
@@ -227,5 +231,9 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nDate: D\r\n"));
         assert!(text.contains("Content-Length: 15\r\nConnection: close\r\n"));
         assert!(text.contains("X-Test: a  Injected: yes\r\n\r\n"));
+        let mut out = Vec::new();
+        head(&mut out, &error(204, ""), 0, "D", Connection::Default);
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("Content-Length"), "{text}");
     }
 }
