@@ -24,8 +24,23 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-bench: ## Seed 5,000 nodes into a fresh daemon and print throughput, latency, memory
-	$(CARGO) bench --bench bench
+# The bench compares the working tree with this commit (the last on tiny_http),
+# built once into its own cache: source, target dir and binary.
+BASELINE_REV ?= 2050f4a
+BASELINE_DIR ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/baseline/$(BASELINE_REV)
+
+bench: ## Seed 5,000 nodes, print throughput, latency, memory; compare with BASELINE_REV
+	@if [ -x $(BASELINE_DIR)/luna2d ]; then \
+		echo "baseline: reusing $(BASELINE_DIR)/luna2d"; \
+	else \
+		echo "baseline: building $(BASELINE_REV) into $(BASELINE_DIR)" && \
+		rm -rf $(BASELINE_DIR)/src && mkdir -p $(BASELINE_DIR)/src && \
+		git archive $(BASELINE_REV) | tar -x -C $(BASELINE_DIR)/src && \
+		$(CARGO) build --release --locked --manifest-path $(BASELINE_DIR)/src/Cargo.toml \
+			--target-dir $(BASELINE_DIR)/target && \
+		cp $(BASELINE_DIR)/target/release/luna2d $(BASELINE_DIR)/luna2d; \
+	fi
+	LUNA2D_BASELINE=$(BASELINE_DIR)/luna2d $(CARGO) bench --bench bench
 
 static: ## Build a fully static binary (musl if available, else glibc +crt-static)
 	@if rustup target add $(MUSL) >/dev/null 2>&1 && command -v musl-gcc >/dev/null; then \

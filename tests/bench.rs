@@ -2,15 +2,26 @@
 //! daemon and measures it from concurrent keep-alive clients on loopback.
 //! It prints figures; it asserts nothing (targets live in the issues).
 //!
+//! The second half compares this build with a baseline binary (commit 2050f4a,
+//! the last on tiny_http, which `make bench` builds once and names in
+//! `LUNA2D_BASELINE`). Both daemons start from copies of the same seeded
+//! database and are measured in turn (ours, baseline, ours, baseline), each
+//! side keeping its best run, by an event-driven load generator on mio that holds
+//! thousands of keep-alive connections from one thread. Without the variable the
+//! comparison is skipped and ours is measured alone.
+//!
 //! The load generator shares the machine's cores with the daemon, so the
 //! figures are a floor for what a separate client would see.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
 
 const NODES: usize = 5_000;
 const SEED_CLIENTS: usize = 4;
@@ -149,6 +160,7 @@ fn load(
 }
 
 fn main() {
+    let nofile = raise_nofile();
     let dir = std::env::temp_dir().join(format!("luna2d-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench dir");
@@ -158,7 +170,7 @@ fn main() {
         format!("[LOGGER]\nLOGFILE = {}\n", dir.join("daemon.log").display()),
     )
     .expect("ini");
-    let (mut child, addr) = start(&dir.join("var"), &ini);
+    let (mut child, addr) = start(ours_bin(), &dir.join("var"), &ini);
     let pid = child.id();
     let mut c = Client::connect(addr);
     let (status, body) = c.call(
@@ -287,14 +299,24 @@ fn main() {
     boot_storm(addr, pid, &token, &dir);
     transfer(addr, &token, &dir);
 
+    // Both sides of the comparison start from this state.
+    let snapshot = dir.join("snapshot.db");
+    rusqlite::Connection::open(dir.join("var/luna.db"))
+        .and_then(|db| db.execute("VACUUM INTO ?1", [snapshot.to_string_lossy()]))
+        .expect("snapshot of the seeded database");
     let _ = child.kill();
     let _ = child.wait();
+    compare(&dir, nofile);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Starts a daemon on `data`; returns it with its address.
-fn start(data: &std::path::Path, ini: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_luna2d"))
+fn ours_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_luna2d"))
+}
+
+/// Starts the daemon `bin` on `data`; returns it with its address.
+fn start(bin: &Path, data: &Path, ini: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(bin)
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(ini)
         .arg("--data")
@@ -306,6 +328,11 @@ fn start(data: &std::path::Path, ini: &std::path::Path) -> (Child, SocketAddr) {
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut banner)
         .expect("banner");
+    assert!(
+        !banner.is_empty(),
+        "{} exited before listening (its message is above)",
+        bin.display()
+    );
     let addr = banner
         .trim()
         .trim_start_matches("luna2d listening on http://")
@@ -326,7 +353,7 @@ fn transfer(addr: SocketAddr, token: &str, dir: &std::path::Path) {
         ms(export),
         doc.len() as f64 / 1024.0
     );
-    let (mut child, addr2) = start(&dir.join("var2"), &dir.join("bench.ini"));
+    let (mut child, addr2) = start(ours_bin(), &dir.join("var2"), &dir.join("bench.ini"));
     let mut c2 = Client::connect(addr2);
     let (status, body) = c2.call(
         "POST",
@@ -476,4 +503,967 @@ fn boot_storm(addr: SocketAddr, pid: u32, token: &str, dir: &std::path::Path) {
             ms(percentile(l, 0.99))
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Comparison with the baseline build.
+
+/// Seconds each comparison run measures, and runs per side (the best is kept).
+const COMPARE_SECONDS: u64 = 5;
+const COMPARE_ROUNDS: usize = 2;
+const FEW_CONNECTIONS: usize = 16;
+const MANY_CONNECTIONS: usize = 1_000;
+const IDLE_CONNECTIONS: usize = 5_000;
+/// A third trickle a head, a third stall in a body, a third never read.
+const SLOW_CLIENTS: usize = 256;
+/// [SERVER] keys only our build knows (the defaults, stated because the idle-
+/// connection figure needs 5,000 connections idle for a few seconds).
+const OURS_SERVER_KEYS: &str = "CONNECTIONS_MAX = 16384\nIDLE_TIMEOUT = 60s\n";
+
+/// A request unanswered after this counts as failed; its connection is replaced.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a set of connections may take to open and answer one request each.
+const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(40);
+/// The same, while slow clients are attacking (the baseline may never answer).
+const ESTABLISH_UNDER_ATTACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// New connections opened at once: more overflow the listen backlog.
+const CONNECTS_IN_FLIGHT_MAX: usize = 256;
+/// A failed generator connection is reopened after this.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// A slow client the server cut off comes back after this.
+const SLOW_RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+/// Slow clients give up after this even if nobody stops them.
+const SLOW_LIFETIME_MAX: Duration = Duration::from_secs(120);
+/// A daemon counts as settled when it used less CPU than this per sample.
+const SETTLE_SAMPLE: Duration = Duration::from_millis(250);
+const SETTLE_CPU_PERCENT_MAX: u64 = 10;
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Any response bigger than this is a broken one for the generator.
+const RESPONSE_BYTES_MAX: usize = 1 << 20;
+const POLL_TIMEOUT: Duration = Duration::from_millis(20);
+/// Responses one event may finish on one connection (see `Generator::step`).
+const RESPONSES_PER_STEP_MAX: usize = 8;
+
+/// One daemon under comparison.
+struct Side {
+    name: &'static str,
+    child: Child,
+    addr: SocketAddr,
+    pid: u32,
+    token: String,
+}
+
+impl Drop for Side {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies the snapshot into a data dir of its own and starts `bin` there.
+fn start_side(name: &'static str, bin: &Path, dir: &Path, server_keys: &str) -> Side {
+    let home = dir.join(format!("cmp-{name}"));
+    let data = home.join("var");
+    std::fs::create_dir_all(&data).expect("side dir");
+    std::fs::copy(dir.join("snapshot.db"), data.join("luna.db")).expect("copy db");
+    std::fs::copy(dir.join("var/secret.key"), data.join("secret.key")).expect("copy key");
+    let ini = home.join("bench.ini");
+    let mut text = format!(
+        "[LOGGER]\nLOGFILE = {}\n",
+        home.join("daemon.log").display()
+    );
+    if !server_keys.is_empty() {
+        text.push_str("[SERVER]\n");
+        text.push_str(server_keys);
+    }
+    std::fs::write(&ini, text).expect("ini");
+    let (child, addr) = start(bin, &data, &ini);
+    let pid = child.id();
+    let mut c = Client::connect(addr);
+    let (status, body) = c.call(
+        "POST",
+        "/token",
+        "",
+        Some(r#"{"username":"luna","password":"luna"}"#),
+    );
+    assert_eq!(status, 201, "{name}: token");
+    let token = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    Side {
+        name,
+        child,
+        addr,
+        pid,
+        token,
+    }
+}
+
+/// What a set of requests produced.
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    /// Errors, non-200 answers and timeouts.
+    failed: u64,
+    timed_out: u64,
+    /// Connections the server closed between requests.
+    reconnects: u64,
+    lat: Vec<Duration>,
+}
+
+/// One measured run.
+#[derive(Clone, Copy, Default)]
+struct Figure {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    ok: u64,
+    failed: u64,
+    timed_out: u64,
+    established: usize,
+}
+
+impl Figure {
+    fn from(mut t: Tally, secs: f64, established: usize) -> Figure {
+        t.lat.sort();
+        Figure {
+            rate: t.ok as f64 / secs,
+            p50: percentile(&t.lat, 0.5),
+            p99: percentile(&t.lat, 0.99),
+            ok: t.ok,
+            failed: t.failed,
+            timed_out: t.timed_out,
+            established,
+        }
+    }
+
+    fn line(&self) -> String {
+        let mut s = format!(
+            "{:>7.0} req/s p50 {:>9} p99 {:>9}",
+            self.rate,
+            ms(self.p50),
+            ms(self.p99)
+        );
+        if self.failed > 0 {
+            s.push_str(&format!(
+                ", {} failed ({} timed out)",
+                self.failed, self.timed_out
+            ));
+        }
+        s
+    }
+}
+
+/// A generator connection: open, or waiting to be reopened.
+enum Slot {
+    Live(Conn),
+    Retry(Instant),
+}
+
+struct Conn {
+    stream: mio::net::TcpStream,
+    connected: bool,
+    out: Vec<u8>,
+    written: usize,
+    inbuf: Vec<u8>,
+    /// When the request in flight was sent; `None` between requests.
+    sent_at: Option<Instant>,
+}
+
+/// A complete response: its status and whether the server will close.
+struct Answer {
+    status: u16,
+    close: bool,
+}
+
+impl Conn {
+    /// Moves the connection as far as the socket allows: connect, write the
+    /// request, read the response. `Some` once the whole response is in.
+    fn progress(&mut self) -> std::io::Result<Option<Answer>> {
+        if !self.connected {
+            if let Some(e) = self.stream.take_error()? {
+                return Err(e);
+            }
+            match self.stream.peer_addr() {
+                Ok(_) => self.connected = true,
+                Err(e) if e.kind() == ErrorKind::NotConnected => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        while self.written < self.out.len() {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        while self.inbuf.len() <= RESPONSE_BYTES_MAX {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.inbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.inbuf.len() > RESPONSE_BYTES_MAX {
+            return Err(std::io::Error::new(
+                ErrorKind::InvalidData,
+                "response too big",
+            ));
+        }
+        let Some(head_bytes) = self.inbuf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return Ok(None);
+        };
+        let head = String::from_utf8_lossy(&self.inbuf[..head_bytes]).to_ascii_lowercase();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidData, "status line"))?;
+        let mut length = None;
+        let mut close = false;
+        for l in head.lines().skip(1) {
+            if let Some((k, v)) = l.split_once(':') {
+                match k.trim() {
+                    "content-length" => length = v.trim().parse::<usize>().ok(),
+                    "connection" => close = v.trim() == "close",
+                    _ => {}
+                }
+            }
+        }
+        let length = length
+            .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidData, "no Content-Length"))?;
+        if self.inbuf.len() < head_bytes + 4 + length {
+            return Ok(None);
+        }
+        self.inbuf.clear();
+        Ok(Some(Answer { status, close }))
+    }
+}
+
+/// The event-driven load generator: many keep-alive connections on one thread,
+/// each sending a request, reading the whole response, and sending the next.
+struct Generator {
+    addr: SocketAddr,
+    poll: Poll,
+    events: Events,
+    slots: Vec<Slot>,
+    /// The bytes of the n-th request.
+    request: Box<dyn Fn(u64) -> Vec<u8>>,
+    sent: u64,
+}
+
+impl Generator {
+    fn new(addr: SocketAddr, request: impl Fn(u64) -> Vec<u8> + 'static) -> Generator {
+        Generator {
+            addr,
+            poll: Poll::new().expect("poll"),
+            events: Events::with_capacity(1024),
+            slots: Vec::new(),
+            request: Box::new(request),
+            sent: 0,
+        }
+    }
+
+    /// Opens `n` more connections, each answering one request, a bounded
+    /// number at a time. Returns how many connections are open and idle.
+    fn open(&mut self, n: usize, deadline: Instant, tally: &mut Tally) -> usize {
+        let target = self.slots.len() + n;
+        while self.slots.len() < target && Instant::now() < deadline {
+            let wave = CONNECTS_IN_FLIGHT_MAX.min(target - self.slots.len());
+            for _ in 0..wave {
+                self.slots.push(Slot::Retry(Instant::now()));
+                self.reconnect(self.slots.len() - 1, tally);
+            }
+            self.pump(deadline, false, tally);
+        }
+        self.idle()
+    }
+
+    fn idle(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Live(c) if c.sent_at.is_none()))
+            .count()
+    }
+
+    /// Keeps every connection busy for `length`; returns what the window saw.
+    fn run(&mut self, length: Duration) -> Tally {
+        let mut tally = Tally::default();
+        for i in 0..self.slots.len() {
+            if matches!(&self.slots[i], Slot::Live(c) if c.sent_at.is_none()) {
+                self.start(i);
+                self.step(i, true, &mut tally);
+            }
+        }
+        self.pump(Instant::now() + length, true, &mut tally);
+        tally
+    }
+
+    /// Puts the next request on connection `i`; `step` writes it.
+    fn start(&mut self, i: usize) {
+        let out = (self.request)(self.sent);
+        self.sent += 1;
+        if let Slot::Live(c) = &mut self.slots[i] {
+            c.out = out;
+            c.written = 0;
+            c.sent_at = Some(Instant::now());
+        }
+    }
+
+    /// Replaces connection `i` with a new one that sends a request when open.
+    fn reconnect(&mut self, i: usize, tally: &mut Tally) {
+        match mio::net::TcpStream::connect(self.addr) {
+            Ok(mut stream) => {
+                self.poll
+                    .registry()
+                    .register(
+                        &mut stream,
+                        Token(i),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .expect("register");
+                stream.set_nodelay(true).ok();
+                self.slots[i] = Slot::Live(Conn {
+                    stream,
+                    connected: false,
+                    out: Vec::new(),
+                    written: 0,
+                    inbuf: Vec::new(),
+                    sent_at: None,
+                });
+                // Written when the connection is established (a writable event).
+                self.start(i);
+            }
+            Err(_) => self.fail(i, false, tally),
+        }
+    }
+
+    fn fail(&mut self, i: usize, timed_out: bool, tally: &mut Tally) {
+        tally.failed += 1;
+        if timed_out {
+            tally.timed_out += 1;
+        }
+        self.slots[i] = Slot::Retry(Instant::now() + RETRY_PAUSE);
+    }
+
+    /// Advances connection `i` after an event; with `keep_going`, a finished
+    /// response is followed by the next request. (A response can be complete
+    /// right after its request is written, so this loops, a bounded number of
+    /// times; `pump` restarts a connection this leaves idle.)
+    fn step(&mut self, i: usize, keep_going: bool, tally: &mut Tally) {
+        for _ in 0..RESPONSES_PER_STEP_MAX {
+            let Slot::Live(c) = &mut self.slots[i] else {
+                return;
+            };
+            let sent_at = c.sent_at;
+            match c.progress() {
+                Ok(None) => return,
+                Ok(Some(answer)) => {
+                    c.sent_at = None;
+                    let Some(sent_at) = sent_at else {
+                        return;
+                    };
+                    if answer.status == 200 {
+                        tally.ok += 1;
+                        tally.lat.push(sent_at.elapsed());
+                    } else {
+                        tally.failed += 1;
+                    }
+                    if answer.close {
+                        tally.reconnects += 1;
+                        self.reconnect(i, tally);
+                        return;
+                    }
+                    if !keep_going {
+                        return;
+                    }
+                    self.start(i);
+                }
+                // The server closed an idle keep-alive connection: not a failure.
+                Err(_) if sent_at.is_none() => {
+                    tally.reconnects += 1;
+                    self.slots[i] = Slot::Retry(Instant::now() + RETRY_PAUSE);
+                    return;
+                }
+                Err(_) => {
+                    self.fail(i, false, tally);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs the event loop until `until`, or (without `keep_going`) until every
+    /// connection is idle.
+    fn pump(&mut self, until: Instant, keep_going: bool, tally: &mut Tally) {
+        let mut swept = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= until || (!keep_going && self.idle() == self.slots.len()) {
+                return;
+            }
+            self.poll
+                .poll(&mut self.events, Some(POLL_TIMEOUT.min(until - now)))
+                .or_else(|e| match e.kind() {
+                    ErrorKind::Interrupted => Ok(()),
+                    _ => Err(e),
+                })
+                .expect("poll");
+            let ready: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
+            for i in ready {
+                self.step(i, keep_going, tally);
+            }
+            if swept.elapsed() < POLL_TIMEOUT {
+                continue;
+            }
+            swept = Instant::now();
+            for i in 0..self.slots.len() {
+                match &self.slots[i] {
+                    Slot::Live(c) if c.sent_at.is_some_and(|t| t.elapsed() > REQUEST_TIMEOUT) => {
+                        self.fail(i, true, tally)
+                    }
+                    Slot::Retry(at) if *at <= swept => self.reconnect(i, tally),
+                    Slot::Live(c) if keep_going && c.sent_at.is_none() => {
+                        self.start(i);
+                        self.step(i, true, tally);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The bytes of the n-th request of a run.
+type RequestFn = fn(u64) -> Vec<u8>;
+
+fn get_request(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes()
+}
+
+fn mac_of(i: usize) -> String {
+    format!(
+        "02:00:00:{:02x}:{:02x}:{:02x}",
+        (i >> 16) & 0xff,
+        (i >> 8) & 0xff,
+        i & 0xff
+    )
+}
+
+fn version_request(_: u64) -> Vec<u8> {
+    get_request("/version")
+}
+
+fn boot_request(n: u64) -> Vec<u8> {
+    get_request(&format!(
+        "/boot/search/mac/{}",
+        mac_of((n * 7919) as usize % NODES)
+    ))
+}
+
+/// Opens `conns` connections to `side` and keeps them busy for COMPARE_SECONDS.
+fn measure(side: &Side, conns: usize, request: RequestFn, establish: Duration) -> Figure {
+    let mut g = Generator::new(side.addr, request);
+    let established = g.open(conns, Instant::now() + establish, &mut Tally::default());
+    let started = Instant::now();
+    let tally = g.run(Duration::from_secs(COMPARE_SECONDS));
+    Figure::from(tally, started.elapsed().as_secs_f64(), established)
+}
+
+/// Runs `f` on each side in turn, COMPARE_ROUNDS times, printing every run;
+/// returns each side's best run by rate.
+fn alternate(label: &str, sides: &[Side], mut f: impl FnMut(&Side) -> Figure) -> Vec<Figure> {
+    let mut best = vec![Figure::default(); sides.len()];
+    for _ in 0..COMPARE_ROUNDS {
+        for (k, side) in sides.iter().enumerate() {
+            settle(side.pid);
+            let fig = f(side);
+            println!("{label:<26} {:<8} {}", side.name, fig.line());
+            if fig.rate >= best[k].rate {
+                best[k] = fig;
+            }
+        }
+    }
+    best
+}
+
+/// CPU time the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let fields: Vec<u64> = s
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            // utime and stime are fields 14 and 15; the first number after
+            // the name is field 4 (field 3, the state, is a letter).
+            Some(fields.get(10)? + fields.get(11)?)
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until the daemon is nearly idle (start-up regeneration, a previous
+/// run's leftovers), at most SETTLE_TIMEOUT.
+fn settle(pid: u32) {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let ticks_max = hz * SETTLE_SAMPLE.as_millis() as u64 * SETTLE_CPU_PERCENT_MAX / 100_000;
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let mut last = cpu_ticks(pid);
+    while Instant::now() < deadline {
+        std::thread::sleep(SETTLE_SAMPLE);
+        let now = cpu_ticks(pid);
+        if now - last <= ticks_max {
+            return;
+        }
+        last = now;
+    }
+}
+
+fn status_field(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Raises our descriptor limit to the hard limit (the daemons inherit it);
+/// returns the new limit.
+fn raise_nofile() -> libc::rlim_t {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for both calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    lim.rlim_cur
+}
+
+fn set_small_rcvbuf(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 4096;
+    // SAFETY: a valid socket and option buffer.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// The three kinds of slow client, by slot index modulo 3.
+const SLOW_KINDS: [&str; 3] = ["head", "body", "read"];
+/// Sent one byte a second, then padding until stopped.
+const TRICKLE_HEAD: &[u8] = b"GET /version HTTP/1.1\r\nHost: bench\r\nX-Pad: ";
+
+/// A slow client's connection and how many head bytes it has trickled.
+struct Slow {
+    stream: mio::net::TcpStream,
+    trickled: usize,
+}
+
+/// Opens slow client `i` (its kind is `i % 3`) and sends what it sends at once.
+fn open_slow(addr: SocketAddr, i: usize, token: &str) -> std::io::Result<Slow> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    match i % 3 {
+        0 => s.write_all(&TRICKLE_HEAD[..1])?,
+        1 => write!(
+            s,
+            "POST /config/node/x HTTP/1.1\r\nHost: bench\r\nx-access-tokens: {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{{\"con"
+        )?,
+        _ => {
+            set_small_rcvbuf(&s);
+            write!(
+                s,
+                "GET /config/node HTTP/1.1\r\nHost: bench\r\nx-access-tokens: {token}\r\n\r\n"
+            )?
+        }
+    }
+    s.set_nonblocking(true)?;
+    Ok(Slow {
+        stream: mio::net::TcpStream::from_std(s),
+        trickled: 1,
+    })
+}
+
+/// SLOW_CLIENTS slow clients against `addr` until `stop`; a client the server
+/// cuts off comes back after SLOW_RECONNECT_PAUSE. Returns the cut-offs by kind.
+fn slow_clients(
+    addr: SocketAddr,
+    token: String,
+    stop: Arc<AtomicBool>,
+    open: Arc<AtomicUsize>,
+) -> [u64; 3] {
+    let mut poll = Poll::new().expect("poll");
+    let mut events = Events::with_capacity(1024);
+    let mut slots: Vec<Result<Slow, Instant>> =
+        (0..SLOW_CLIENTS).map(|_| Err(Instant::now())).collect();
+    let mut cut = [0u64; 3];
+    let deadline = Instant::now() + SLOW_LIFETIME_MAX;
+    let mut tick = Instant::now() + Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if matches!(slot, Err(at) if *at <= Instant::now()) {
+                *slot = match open_slow(addr, i, &token) {
+                    Ok(mut s) => {
+                        poll.registry()
+                            .register(&mut s.stream, Token(i), Interest::READABLE)
+                            .expect("register");
+                        Ok(s)
+                    }
+                    Err(_) => Err(Instant::now() + SLOW_RECONNECT_PAUSE),
+                };
+            }
+        }
+        open.store(
+            slots.iter().filter(|s| s.is_ok()).count(),
+            Ordering::Relaxed,
+        );
+        poll.poll(&mut events, Some(Duration::from_millis(100)))
+            .ok();
+        for e in events.iter() {
+            let i = e.token().0;
+            let Ok(s) = &mut slots[i] else {
+                continue;
+            };
+            let closed = if i % 3 == 2 {
+                // Never read: only notice that the server gave up.
+                e.is_read_closed() || e.is_error()
+            } else {
+                let mut chunk = [0u8; 4096];
+                let mut closed = false;
+                for _ in 0..64 {
+                    match s.stream.read(&mut chunk) {
+                        Ok(0) => closed = true,
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => closed = true,
+                    }
+                    break;
+                }
+                closed
+            };
+            if closed {
+                cut[i % 3] += 1;
+                slots[i] = Err(Instant::now() + SLOW_RECONNECT_PAUSE);
+            }
+        }
+        if Instant::now() >= tick {
+            tick += Duration::from_secs(1);
+            for (i, slot) in slots.iter_mut().enumerate().filter(|(i, _)| i % 3 == 0) {
+                let Ok(s) = slot else {
+                    continue;
+                };
+                let byte = TRICKLE_HEAD.get(s.trickled).copied().unwrap_or(b'a');
+                match s.stream.write(&[byte]) {
+                    Ok(1) => s.trickled += 1,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    _ => {
+                        cut[i % 3] += 1;
+                        *slot = Err(Instant::now() + SLOW_RECONNECT_PAUSE);
+                    }
+                }
+            }
+        }
+    }
+    cut
+}
+
+/// The boot path from FEW_CONNECTIONS clients while SLOW_CLIENTS hold
+/// connections; returns the figure and the slow clients' cut-offs by kind.
+fn under_attack(side: &Side) -> (Figure, [u64; 3]) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let open = Arc::new(AtomicUsize::new(0));
+    let attackers = {
+        let (addr, token, stop, open) = (side.addr, side.token.clone(), stop.clone(), open.clone());
+        std::thread::spawn(move || slow_clients(addr, token, stop, open))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open.load(Ordering::Relaxed) < SLOW_CLIENTS && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let the daemon render the lists the never-reading clients asked for.
+    settle(side.pid);
+    let fig = measure(
+        side,
+        FEW_CONNECTIONS,
+        boot_request,
+        ESTABLISH_UNDER_ATTACK_TIMEOUT,
+    );
+    stop.store(true, Ordering::Relaxed);
+    let cut = attackers.join().expect("slow clients");
+    (fig, cut)
+}
+
+/// RSS with IDLE_CONNECTIONS idle keep-alive connections, each after one
+/// request: (RSS before kB, RSS with them kB, connections established, threads).
+fn idle_rss(side: &Side, conns: usize) -> (u64, u64, usize, u64) {
+    settle(side.pid);
+    let before = status_field(side.pid, "VmRSS:");
+    let mut g = Generator::new(side.addr, version_request);
+    let established = g.open(
+        conns,
+        Instant::now() + ESTABLISH_TIMEOUT,
+        &mut Tally::default(),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let with = status_field(side.pid, "VmRSS:");
+    let threads = status_field(side.pid, "Threads:");
+    drop(g);
+    (before, with, established, threads)
+}
+
+/// One row of the summary table.
+struct Row {
+    metric: String,
+    ours: String,
+    baseline: String,
+    ratio: String,
+    target: &'static str,
+}
+
+fn ratio(ours: f64, baseline: Option<f64>) -> String {
+    match baseline {
+        Some(b) if b > 0.0 => format!("{:.2}", ours / b),
+        Some(_) => "inf".into(),
+        None => "-".into(),
+    }
+}
+
+fn compare(dir: &Path, nofile: libc::rlim_t) {
+    println!();
+    let baseline = std::env::var_os("LUNA2D_BASELINE").map(PathBuf::from);
+    let mut sides = vec![start_side("ours", ours_bin(), dir, OURS_SERVER_KEYS)];
+    match &baseline {
+        Some(bin) => {
+            println!("comparison      ours vs baseline {}", bin.display());
+            sides.push(start_side("baseline", bin, dir, ""));
+        }
+        None => println!(
+            "comparison      LUNA2D_BASELINE unset: the baseline is skipped (`make bench` builds it)"
+        ),
+    }
+    println!(
+        "                {COMPARE_SECONDS} s per run, best of {COMPARE_ROUNDS}, sides alternating; \
+         {} s request timeout",
+        REQUEST_TIMEOUT.as_secs()
+    );
+    let mut rows = Vec::new();
+    let base = |figs: &[Figure], f: fn(&Figure) -> f64| figs.get(1).map(f);
+    let cell = |figs: &[Figure], k: usize, f: fn(&Figure) -> String| {
+        figs.get(k).map(f).unwrap_or_else(|| "skipped".into())
+    };
+    let cases: [(&str, usize, RequestFn); 4] = [
+        ("GET /version", FEW_CONNECTIONS, version_request),
+        ("GET /version", MANY_CONNECTIONS, version_request),
+        ("GET /boot/search/mac", FEW_CONNECTIONS, boot_request),
+        ("GET /boot/search/mac", MANY_CONNECTIONS, boot_request),
+    ];
+    let mut boot_few = Vec::new();
+    for (path, conns, request) in cases {
+        let label = format!("{path} x{conns}");
+        let figs = alternate(&label, &sides, |s| {
+            measure(s, conns, request, ESTABLISH_TIMEOUT)
+        });
+        for (k, f) in figs.iter().enumerate() {
+            if f.established < conns {
+                println!(
+                    "{label:<26} {:<8} only {} of {conns} connections opened",
+                    sides[k].name, f.established
+                );
+            }
+        }
+        rows.push(Row {
+            metric: format!("{label} req/s"),
+            ours: cell(&figs, 0, |f| format!("{:.0}", f.rate)),
+            baseline: cell(&figs, 1, |f| format!("{:.0}", f.rate)),
+            ratio: ratio(figs[0].rate, base(&figs, |f| f.rate)),
+            target: "",
+        });
+        rows.push(Row {
+            metric: format!("{label} p50/p99 ms"),
+            ours: cell(&figs, 0, |f| {
+                format!("{:.2}/{:.2}", secs_ms(f.p50), secs_ms(f.p99))
+            }),
+            baseline: cell(&figs, 1, |f| {
+                format!("{:.2}/{:.2}", secs_ms(f.p50), secs_ms(f.p99))
+            }),
+            ratio: ratio(secs_ms(figs[0].p99), base(&figs, |f| secs_ms(f.p99))),
+            target: "",
+        });
+        if path.starts_with("GET /boot") && conns == FEW_CONNECTIONS {
+            boot_few = figs;
+        }
+    }
+
+    // The boot path while slow clients hold connections.
+    let label = format!("boot x{FEW_CONNECTIONS} + {SLOW_CLIENTS} slow");
+    let mut cuts = vec![[0u64; 3]; sides.len()];
+    let attacked = alternate(&label, &sides, |s| {
+        let (fig, cut) = under_attack(s);
+        let k = if s.name == "ours" { 0 } else { 1 };
+        for (all, c) in cuts[k].iter_mut().zip(cut) {
+            *all += c;
+        }
+        fig
+    });
+    for (k, side) in sides.iter().enumerate() {
+        println!(
+            "{label:<26} {:<8} slow clients cut off by the server ({}): {}/{}/{}",
+            side.name,
+            SLOW_KINDS.join("/"),
+            cuts[k][0],
+            cuts[k][1],
+            cuts[k][2]
+        );
+    }
+    let kept = |k: usize| attacked[k].rate / boot_few[k].rate.max(f64::MIN_POSITIVE);
+    let growth = |k: usize| secs_ms(attacked[k].p99) / secs_ms(boot_few[k].p99).max(1e-9);
+    rows.push(Row {
+        metric: format!("{label} req/s"),
+        ours: cell(&attacked, 0, |f| format!("{:.0}", f.rate)),
+        baseline: cell(&attacked, 1, |f| format!("{:.0}", f.rate)),
+        ratio: ratio(attacked[0].rate, base(&attacked, |f| f.rate)),
+        target: "",
+    });
+    rows.push(Row {
+        metric: format!("{label} p99 ms"),
+        ours: cell(&attacked, 0, |f| format!("{:.2}", secs_ms(f.p99))),
+        baseline: cell(&attacked, 1, |f| format!("{:.2}", secs_ms(f.p99))),
+        ratio: ratio(
+            secs_ms(attacked[0].p99),
+            base(&attacked, |f| secs_ms(f.p99)),
+        ),
+        target: "",
+    });
+    rows.push(Row {
+        metric: format!("{label} failed requests"),
+        ours: cell(&attacked, 0, |f| f.failed.to_string()),
+        baseline: cell(&attacked, 1, |f| f.failed.to_string()),
+        ratio: "-".into(),
+        target: "",
+    });
+    rows.push(Row {
+        metric: "boot rate kept under slow clients".into(),
+        ours: format!("{:.0} %", kept(0) * 100.0),
+        baseline: if sides.len() > 1 {
+            format!("{:.0} %", kept(1) * 100.0)
+        } else {
+            "skipped".into()
+        },
+        ratio: "-".into(),
+        target: ">= 80 %",
+    });
+    rows.push(Row {
+        metric: "boot p99 growth under slow clients".into(),
+        ours: format!("{:.1}x", growth(0)),
+        baseline: if sides.len() > 1 && attacked[1].ok > 0 {
+            format!("{:.1}x", growth(1))
+        } else if sides.len() > 1 {
+            "no answer".into()
+        } else {
+            "skipped".into()
+        },
+        ratio: "-".into(),
+        target: "<= 3x",
+    });
+
+    // Memory held by idle keep-alive connections.
+    let idle = IDLE_CONNECTIONS.min((nofile as usize).saturating_sub(200));
+    if idle < IDLE_CONNECTIONS {
+        println!("rss idle conns  RLIMIT_NOFILE is {nofile}: holding {idle} connections, not {IDLE_CONNECTIONS}");
+    }
+    let mut rss = Vec::new();
+    for side in &sides {
+        let (before, with, established, threads) = idle_rss(side, idle);
+        println!(
+            "{:<26} {:<8} {} MB idle, {} MB with {established} of {idle} connections open ({threads} threads)",
+            format!("rss with {idle} idle conns"),
+            side.name,
+            before / 1024,
+            with / 1024
+        );
+        rss.push((before, with, established));
+    }
+    let mb = |k: usize, f: fn(&(u64, u64, usize)) -> u64| {
+        rss.get(k)
+            .map(|r| format!("{:.1}", f(r) as f64 / 1024.0))
+            .unwrap_or_else(|| "skipped".into())
+    };
+    rows.push(Row {
+        metric: "rss idle MB".into(),
+        ours: mb(0, |r| r.0),
+        baseline: mb(1, |r| r.0),
+        ratio: ratio(rss[0].0 as f64, rss.get(1).map(|r| r.0 as f64)),
+        target: "",
+    });
+    rows.push(Row {
+        metric: format!("rss with {idle} idle conns MB"),
+        ours: mb(0, |r| r.1),
+        baseline: mb(1, |r| r.1),
+        ratio: ratio(rss[0].1 as f64, rss.get(1).map(|r| r.1 as f64)),
+        target: "",
+    });
+    let per_conn = |r: &(u64, u64, usize)| r.1.saturating_sub(r.0) as f64 / r.2.max(1) as f64;
+    rows.push(Row {
+        metric: "rss per idle conn kB".into(),
+        ours: format!("{:.1}", per_conn(&rss[0])),
+        baseline: rss
+            .get(1)
+            .map(|r| format!("{:.1}", per_conn(r)))
+            .unwrap_or_else(|| "skipped".into()),
+        ratio: ratio(per_conn(&rss[0]), rss.get(1).map(per_conn)),
+        target: "",
+    });
+    rows.push(Row {
+        metric: "idle conns held".into(),
+        ours: rss[0].2.to_string(),
+        baseline: rss
+            .get(1)
+            .map(|r| r.2.to_string())
+            .unwrap_or_else(|| "skipped".into()),
+        ratio: "-".into(),
+        target: "",
+    });
+
+    println!();
+    println!(
+        "{:<40} {:>13} {:>13} {:>6}  target",
+        "metric", "ours", "baseline", "ratio"
+    );
+    for r in rows {
+        println!(
+            "{:<40} {:>13} {:>13} {:>6}  {}",
+            r.metric, r.ours, r.baseline, r.ratio, r.target
+        );
+    }
+}
+
+fn secs_ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }

@@ -525,7 +525,8 @@ impl Conn {
                     self.since = turn.now;
                     self.deadline = turn.now + turn.limits.idle_timeout;
                     self.head_only = false;
-                    if self.inbuf.capacity() > 4 * 1024 && self.inbuf.is_empty() {
+                    // An idle connection holds no buffer.
+                    if self.inbuf.is_empty() {
                         self.inbuf = Vec::new();
                     }
                 } else {

@@ -56,6 +56,8 @@ pub struct EventLoop {
     in_flight: usize,
     accept_more: bool,
     accept_paused_until: Option<Instant>,
+    /// Accepting has been failing for lack of descriptors (logged once).
+    accept_failing: bool,
     date: DateCache,
     scratch: Vec<u8>,
 }
@@ -88,6 +90,7 @@ impl EventLoop {
             in_flight: 0,
             accept_more: false,
             accept_paused_until: None,
+            accept_failing: false,
             date: DateCache::new(),
             scratch: vec![0; SCRATCH_BYTES],
         })
@@ -100,7 +103,8 @@ impl EventLoop {
         let mut last_sweep = Instant::now();
         let mut drain_deadline: Option<Instant> = None;
         loop {
-            let timeout = if !self.again.is_empty() || self.accept_more {
+            let accept_now = self.accept_more && self.accept_paused_until.is_none();
+            let timeout = if !self.again.is_empty() || accept_now {
                 Duration::ZERO
             } else {
                 let mut t = SWEEP_INTERVAL;
@@ -222,6 +226,9 @@ impl EventLoop {
             };
             match listener.accept() {
                 Ok((stream, remote)) => {
+                    if std::mem::take(&mut self.accept_failing) {
+                        log::warn!("accepting connections again");
+                    }
                     if self.open >= self.limits.connections_max && !self.shed() {
                         log::warn!(
                             "{remote}: refused, {} connections open (CONNECTIONS_MAX)",
@@ -234,10 +241,15 @@ impl EventLoop {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if out_of_resources(&e) => {
-                    log::error!(
-                        "accept failed: {e}; retrying in {} ms",
-                        ACCEPT_BACKOFF.as_millis()
-                    );
+                    // Once per episode: it repeats every ACCEPT_BACKOFF until
+                    // descriptors free up.
+                    if !self.accept_failing {
+                        log::error!(
+                            "accept failed: {e}; retrying every {} ms",
+                            ACCEPT_BACKOFF.as_millis()
+                        );
+                    }
+                    self.accept_failing = true;
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }
