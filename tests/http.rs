@@ -694,3 +694,69 @@ fn sigterm_drains_a_download_and_exits_0() {
         .unwrap_or_else(|| panic!("still running after the drain\n{}", d.log()));
     assert_eq!(status.code(), Some(0), "{}", d.log());
 }
+
+/// A client whose receive buffer is tiny from the start (set before connect, so
+/// the window it advertises stays small): it reads nothing.
+fn connect_with_tiny_window(addr: std::net::SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("loopback IPv4 expected");
+    };
+    // SAFETY: plain socket calls on a fresh descriptor we own.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let size: libc::c_int = 4096;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let rc = libc::connect(
+            fd,
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// The send deadline counts what the client received, not what the kernel
+/// took into our socket's send buffer (megabytes, for a client reading nothing).
+#[test]
+fn send_deadline_counts_bytes_received_not_bytes_buffered() {
+    let (d, _) = with_file(
+        "http-send-buffered",
+        "[SERVER]\nSEND_TIMEOUT = 1s\nSEND_RATE_MIN = 20000\n",
+        "big.img",
+        32 << 20,
+    );
+    let mut s = connect_with_tiny_window(d.addr);
+    s.write_all(&get("/files/big.img")).unwrap();
+    let started = Instant::now();
+    // 1 s of grace plus a few KB at 20 KB/s: dropped within a few seconds.
+    assert!(
+        crate::util::wait_until(Duration::from_secs(8), || d
+            .log()
+            .contains("reply not read in time; dropped")),
+        "still sending after {:?}\n{}",
+        started.elapsed(),
+        d.log()
+    );
+    assert!(version_answers(&d));
+}
+
+fn version_answers(d: &Daemon) -> bool {
+    crate::util::raw_request(d.addr, "GET", "/version", &[], None).is_ok_and(|r| r.status == 200)
+}

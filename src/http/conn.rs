@@ -161,6 +161,14 @@ impl Conn {
         match self.phase {
             Phase::Idle | Phase::Linger => Step::Close,
             Phase::Writing => {
+                // The client may have read more since the last write turn.
+                if let Some(w) = &self.writing {
+                    let deadline = send_deadline(&self.stream, w, turn.limits);
+                    if deadline > turn.now {
+                        self.deadline = deadline;
+                        return Step::Wait;
+                    }
+                }
                 // What the kernel still holds for this client is dropped too
                 // (a reset, not an orphaned socket trickling it out).
                 abort_on_close(&self.stream);
@@ -509,9 +517,7 @@ impl Conn {
         match result {
             Err(()) => Some(Step::Close),
             Ok(false) => {
-                self.deadline = w.started
-                    + turn.limits.send_timeout
-                    + Duration::from_secs_f64(w.sent as f64 / turn.limits.send_rate_min as f64);
+                self.deadline = send_deadline(&self.stream, w, turn.limits);
                 Some(if budget == 0 { Step::Again } else { Step::Wait })
             }
             Ok(true) => {
@@ -571,6 +577,22 @@ impl Conn {
             }
         }
     }
+}
+
+/// When a reply being written runs out of time: `SEND_TIMEOUT` after it began
+/// plus what the client has received at `SEND_RATE_MIN`. Received, not written:
+/// the kernel accepts megabytes into the socket's send buffer for a client
+/// that reads nothing, so what it still holds (`SIOCOUTQ`) does not count.
+fn send_deadline(stream: &TcpStream, w: &Writing, limits: &Limits) -> Instant {
+    use std::os::fd::AsRawFd;
+    let mut queued: libc::c_int = 0;
+    // SAFETY: a valid fd and a pointer to an int, as SIOCOUTQ expects.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    let queued = if rc == 0 { queued.max(0) as u64 } else { 0 };
+    let received = w.sent.saturating_sub(queued);
+    w.started
+        + limits.send_timeout
+        + Duration::from_secs_f64(received as f64 / limits.send_rate_min as f64)
 }
 
 /// `SO_LINGER` of zero: closing resets the connection and frees its buffers.
