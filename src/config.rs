@@ -61,6 +61,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     // luna2d's own: the listener and its limits.
     ("SERVER", "LISTEN", "127.0.0.1:7050"),
     ("SERVER", "WORKERS", "8"),
+    ("SERVER", "BOOT_WORKERS", "4"),
     ("SERVER", "BODY_BYTES_MAX", "16777216"),
     ("SERVER", "HEADER_BYTES_MAX", "16384"),
     ("SERVER", "HEADER_COUNT_MAX", "64"),
@@ -92,6 +93,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub workers: usize,
+    /// Workers that serve only the boot path (`/boot`, `/files`, node monitoring).
+    pub boot_workers: usize,
     pub body_bytes_max: u64,
     pub header_bytes_max: usize,
     pub header_count_max: usize,
@@ -289,6 +292,13 @@ impl Config {
         let cfg = Config {
             listen,
             workers: parse_int("SERVER", "WORKERS", &get("SERVER", "WORKERS"), 1, 1024)? as usize,
+            boot_workers: parse_int(
+                "SERVER",
+                "BOOT_WORKERS",
+                &get("SERVER", "BOOT_WORKERS"),
+                1,
+                1024,
+            )? as usize,
             body_bytes_max: parse_int(
                 "SERVER",
                 "BODY_BYTES_MAX",

@@ -75,16 +75,20 @@ fn run() -> Result<(), String> {
         regen: Default::default(),
         write_lock: Default::default(),
         states: Default::default(),
+        generation: Default::default(),
+        boot_scripts: Default::default(),
         sealer,
         ldap,
     });
     gen::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;
     let limits = http::Limits::from(&app.config);
-    let workers: Vec<api::Worker> = (0..limits.workers)
-        .map(|_| api::Worker::new(app.clone()))
+    let lanes = std::iter::repeat_n(http::Lane::Boot, limits.boot_workers)
+        .chain(std::iter::repeat_n(http::Lane::Admin, limits.workers));
+    let workers: Vec<(http::Lane, api::Worker)> = lanes
+        .map(|lane| api::Worker::new(app.clone()).map(|w| (lane, w)))
         .collect::<Result<_, _>>()?;
-    http::serve(socket, limits, workers, || {
+    http::serve(socket, limits, workers, api::routes::lane, || {
         // Printed once every database connection is open and requests are
         // served: tests and scripts read it to learn the port of port 0.
         println!("luna2d listening on http://{bound}");

@@ -9,6 +9,7 @@
 //! where an admin standing at the node looks.
 
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
@@ -143,18 +144,91 @@ fn mac_param(ctx: &Ctx, idx: usize) -> Result<String, ApiError> {
 /// `GET /boot/search/mac/{mac}`
 pub fn search_mac(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let mac = mac_param(ctx, 0)?;
+    // Read before rendering: a write that lands meanwhile makes the entry stale.
+    let generation = ctx.app.generation.load(Ordering::Acquire);
+    if let Some(hit) = ctx.app.boot_scripts.get(&mac, generation) {
+        if let Some(id) = hit.discovered {
+            set_state(ctx, id, DISCOVERED);
+        }
+        return Ok(Reply::Text(200, hit.script));
+    }
     let node: Option<i64> = ctx
         .tx
         .prepare_cached("SELECT nodeid FROM nodeinterface WHERE macaddress = ?1")?
         .query_row([&mac], |r| r.get(0))
         .optional()?;
-    match node {
-        Some(id) => node_script(ctx, id, &mac),
-        None => failed(
-            ctx,
-            200,
-            &format!("no node is configured with MAC address {mac}"),
+    let (reply, discovered) = match node {
+        Some(id) => node_script(ctx, id, &mac)?,
+        None => (
+            failed(
+                ctx,
+                200,
+                &format!("no node is configured with MAC address {mac}"),
+            )?,
+            None,
         ),
+    };
+    if let Reply::Text(200, script) = &reply {
+        ctx.app.boot_scripts.put(
+            mac,
+            Script {
+                generation,
+                rendered: std::time::Instant::now(),
+                discovered,
+                script: script.clone(),
+            },
+        );
+    }
+    Ok(reply)
+}
+
+/// Boot scripts by MAC, as last rendered. A boot storm asks for the same few
+/// thousand scripts again and again (iPXE retries, nodes reboot), and rendering
+/// one reads the node, its group, image, interfaces and networks. An entry is
+/// good while `App::generation` (bumped by every committed write) is unchanged,
+/// and for `SCRIPT_TTL` at most, which bounds how long an edit made behind the
+/// daemon's back (sqlite3 on the database file) goes unseen.
+#[derive(Default)]
+pub struct ScriptCache {
+    entries: std::sync::RwLock<std::collections::HashMap<String, Script>>,
+}
+
+#[derive(Clone)]
+pub struct Script {
+    generation: u64,
+    rendered: std::time::Instant,
+    /// The node to mark discovered when the script is served.
+    discovered: Option<i64>,
+    script: String,
+}
+
+/// Entries at most; a full cache starts over (a cluster has fewer MACs).
+const SCRIPTS_MAX: usize = 65_536;
+const SCRIPT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl ScriptCache {
+    fn get(&self, mac: &str, generation: u64) -> Option<Script> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(mac)
+            .filter(|s| s.generation == generation && s.rendered.elapsed() < SCRIPT_TTL)
+            .cloned()
+    }
+
+    fn put(&self, mac: String, script: Script) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= SCRIPTS_MAX {
+            entries.clear();
+        }
+        // Entries of older generations go as soon as one newer is stored.
+        if entries
+            .values()
+            .next()
+            .is_some_and(|s| s.generation != script.generation)
+        {
+            entries.retain(|_, s| s.generation == script.generation);
+        }
+        entries.insert(mac, script);
     }
 }
 
@@ -166,7 +240,7 @@ pub fn manual_hostname(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         return failed(ctx, 404, &format!("node {name} does not exist"));
     };
     assign_mac(ctx.tx, id, &mac)?;
-    node_script(ctx, id, &mac)
+    Ok(node_script(ctx, id, &mac)?.0)
 }
 
 /// `GET /boot/manual/group/{group}/{mac}`: the first node of the group without
@@ -197,7 +271,7 @@ pub fn manual_group(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         None => create_node(ctx.tx, group_id, &group)?,
     };
     assign_mac(ctx.tx, id, &mac)?;
-    node_script(ctx, id, &mac)
+    Ok(node_script(ctx, id, &mac)?.0)
 }
 
 /// The SQL for a node's provisioning interface (node `n`, group `g`): the node's
@@ -318,22 +392,30 @@ fn set_state(ctx: &Ctx, node: i64, state: &'static str) {
 }
 
 /// The iPXE script that boots node `id`, which announced itself with `mac`.
-fn node_script(ctx: &Ctx, id: i64, mac: &str) -> Result<Reply, ApiError> {
+/// Also returns the node when it was marked discovered.
+fn node_script(ctx: &Ctx, id: i64, mac: &str) -> Result<(Reply, Option<i64>), ApiError> {
     let node = render_node(ctx, id)?;
     let name = text(&node, "name").to_string();
     if node.get("netboot") == Some(&Value::Bool(false)) {
         let urls = urls(ctx)?;
-        return Ok(Reply::Text(
-            200,
-            render(ctx, "templ_boot_disk.cfg", json!({ "url": urls.api }))?,
+        return Ok((
+            Reply::Text(
+                200,
+                render(ctx, "templ_boot_disk.cfg", json!({ "url": urls.api }))?,
+            ),
+            None,
         ));
     }
     match boot_values(ctx, &node, mac) {
         Ok(values) => {
             set_state(ctx, id, DISCOVERED);
-            Ok(Reply::Text(200, render(ctx, "templ_nodeboot.cfg", values)?))
+            let script = render(ctx, "templ_nodeboot.cfg", values)?;
+            Ok((Reply::Text(200, script), Some(id)))
         }
-        Err(why) => failed(ctx, 200, &format!("cannot boot {name}: {why}")),
+        Err(why) => Ok((
+            failed(ctx, 200, &format!("cannot boot {name}: {why}"))?,
+            None,
+        )),
     }
 }
 

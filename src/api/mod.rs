@@ -51,6 +51,10 @@ pub struct App {
     /// Held for the whole of every write transaction (see `dispatch`).
     pub write_lock: std::sync::Mutex<()>,
     pub states: monitor::StateQueue,
+    /// Bumped after every committed write: what was derived from the database
+    /// before (boot scripts) is stale. Writers outside `dispatch` bump it too.
+    pub generation: std::sync::atomic::AtomicU64,
+    pub boot_scripts: boot::ScriptCache,
     pub sealer: crate::secrets::Sealer,
     /// The directory for OS users and groups, when configured.
     pub ldap: Option<crate::ldap::Directory>,
@@ -305,6 +309,10 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         Ok(reply) => tx.commit().map(|_| reply).map_err(ApiError::from),
         Err(e) => Err(e),
     };
+    if route.write && result.is_ok() {
+        app.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
     if route.regen && result.is_ok() {
         app.regen.request(crate::gen::Service::Dhcp, None);
         app.regen.request(crate::gen::Service::Dns, None);

@@ -14,6 +14,7 @@ use super::{
     osimage, osuser, rack, secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
 };
 use crate::http::Method::{self, Get, Post};
+use crate::http::{Incoming, Lane};
 
 pub type HandlerFn = fn(&mut Ctx) -> Result<Reply, ApiError>;
 
@@ -338,6 +339,23 @@ pub fn run(route: &Route, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     }
 }
 
+/// Paths booting nodes ask for: served by the boot workers (see `http::Lane`).
+const BOOT_PREFIXES: &[&str] = &["/boot", "/files", "/filesauth", "/monitor/node/"];
+
+/// The lane of a request, from its path alone (cheap: the I/O thread asks).
+pub fn lane(req: &Incoming) -> Lane {
+    let boot = BOOT_PREFIXES.iter().any(|p| {
+        req.path
+            .strip_prefix(p)
+            .is_some_and(|rest| p.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
+    });
+    if boot {
+        Lane::Boot
+    } else {
+        Lane::Admin
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +391,37 @@ mod tests {
         assert!(split_path("/config/%zz").is_none());
         assert!(matches!(find(Get, &path("/nope")), Found::None));
         assert!(matches!(find(Post, &path("/version")), Found::WrongMethod));
+    }
+
+    #[test]
+    fn boot_paths_have_their_own_lane() {
+        let lane_of = |path: &str| {
+            lane(&Incoming {
+                method: Get,
+                path: path.into(),
+                headers: Vec::new(),
+                remote: None,
+                body: Vec::new(),
+            })
+        };
+        for p in [
+            "/boot",
+            "/boot/search/mac/x",
+            "/files/vmlinuz",
+            "/filesauth",
+            "/monitor/node/n1",
+        ] {
+            assert_eq!(lane_of(p), Lane::Boot, "{p}");
+        }
+        for p in [
+            "/bootx",
+            "/filesystem",
+            "/monitor/node",
+            "/config/node",
+            "/version",
+            "/token",
+        ] {
+            assert_eq!(lane_of(p), Lane::Admin, "{p}");
+        }
     }
 }

@@ -23,7 +23,14 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Conn, Phase, Step, Turn};
 use super::reply::DateCache;
-use super::{Done, Job, Limits};
+use super::{Done, Incoming, Job, Lane, Limits};
+
+/// The workers' queues, one per lane, and how a request picks its lane.
+pub struct Lanes {
+    pub boot: Sender<Job>,
+    pub admin: Sender<Job>,
+    pub lane: fn(&Incoming) -> Lane,
+}
 
 const LISTENER: Token = Token(0);
 pub const WAKER: Token = Token(1);
@@ -42,7 +49,8 @@ pub struct EventLoop {
     poll: Poll,
     listener: Option<TcpListener>,
     limits: Limits,
-    jobs: Option<Sender<Job>>,
+    /// Closed (None) when the loop ends, which lets the workers exit.
+    lanes: Option<Lanes>,
     done: Receiver<Done>,
     wake_pending: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -67,7 +75,7 @@ impl EventLoop {
         poll: Poll,
         mut listener: TcpListener,
         limits: Limits,
-        jobs: Sender<Job>,
+        lanes: Lanes,
         done: Receiver<Done>,
         wake_pending: Arc<AtomicBool>,
         stop: Arc<AtomicBool>,
@@ -78,7 +86,7 @@ impl EventLoop {
             poll,
             listener: Some(listener),
             limits,
-            jobs: Some(jobs),
+            lanes: Some(lanes),
             done,
             wake_pending,
             stop,
@@ -191,8 +199,11 @@ impl EventLoop {
                     method_name,
                     req,
                 };
-                let sent = match &self.jobs {
-                    Some(jobs) => jobs.send(job).is_ok(),
+                let sent = match &self.lanes {
+                    Some(lanes) => match (lanes.lane)(&job.req) {
+                        Lane::Boot => lanes.boot.send(job).is_ok(),
+                        Lane::Admin => lanes.admin.send(job).is_ok(),
+                    },
                     None => false,
                 };
                 if sent {
@@ -363,7 +374,7 @@ impl EventLoop {
 impl Drop for EventLoop {
     fn drop(&mut self) {
         // Closing the job channel lets every worker finish and exit.
-        self.jobs = None;
+        self.lanes = None;
     }
 }
 

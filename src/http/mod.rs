@@ -74,6 +74,19 @@ impl Incoming {
     }
 }
 
+/// Which workers a request waits for. Nodes booting must never queue behind
+/// admin work (a listing of thousands of nodes takes a worker for a while), so
+/// the boot path has workers of its own, and admin workers run at a lower CPU
+/// priority (`ADMIN_NICE`): under contention the boot path gets the cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    Boot,
+    Admin,
+}
+
+/// The nice value of admin workers (boot workers and the I/O thread keep 0).
+const ADMIN_NICE: libc::c_int = 10;
+
 /// What a worker thread runs for each request. A worker owns its handler (and
 /// with it, its database connection).
 pub trait Handler: Send + 'static {
@@ -86,6 +99,7 @@ pub trait Handler: Send + 'static {
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub workers: usize,
+    pub boot_workers: usize,
     pub header_bytes_max: usize,
     pub header_count_max: usize,
     pub body_bytes_max: u64,
@@ -103,6 +117,7 @@ impl From<&Config> for Limits {
     fn from(c: &Config) -> Limits {
         Limits {
             workers: c.workers,
+            boot_workers: c.boot_workers,
             header_bytes_max: c.header_bytes_max,
             header_count_max: c.header_count_max,
             body_bytes_max: c.body_bytes_max,
@@ -165,11 +180,13 @@ fn stop_signals() -> libc::sigset_t {
 
 /// Serves until SIGTERM or SIGINT, then drains: no more accepts, requests in
 /// flight are answered (for at most `DRAIN_TIMEOUT`), and it returns. Each
-/// handler runs on a worker thread of its own; `ready` runs once they exist.
+/// handler runs on a worker thread of its own and serves one lane; `lane` sorts
+/// requests into lanes; `ready` runs once the workers exist.
 pub fn serve<H: Handler>(
     listener: TcpListener,
     limits: Limits,
-    handlers: Vec<H>,
+    handlers: Vec<(Lane, H)>,
+    lane: fn(&Incoming) -> Lane,
     ready: impl FnOnce(),
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -177,31 +194,44 @@ pub fn serve<H: Handler>(
     let waker = Arc::new(mio::Waker::new(poll.registry(), event_loop::WAKER)?);
     let wake_pending = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
+    let (boot_tx, boot_rx) = crossbeam_channel::unbounded::<Job>();
+    let (admin_tx, admin_rx) = crossbeam_channel::unbounded::<Job>();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
     let (exit_tx, exit_rx) = crossbeam_channel::bounded::<()>(0);
 
-    for (idx, handler) in handlers.into_iter().enumerate() {
-        let jobs = job_rx.clone();
+    for (idx, (worker_lane, handler)) in handlers.into_iter().enumerate() {
+        let jobs = match worker_lane {
+            Lane::Boot => boot_rx.clone(),
+            Lane::Admin => admin_rx.clone(),
+        };
         let done = done_tx.clone();
         let waker = waker.clone();
         let wake_pending = wake_pending.clone();
         let exit = exit_tx.clone();
-        std::thread::Builder::new()
-            .name(format!("worker-{idx}"))
-            .spawn(move || {
-                worker_loop(handler, &jobs, &done, &waker, &wake_pending);
-                drop(exit);
-            })?;
+        let name = match worker_lane {
+            Lane::Boot => format!("boot-{idx}"),
+            Lane::Admin => format!("worker-{idx}"),
+        };
+        std::thread::Builder::new().name(name).spawn(move || {
+            if worker_lane == Lane::Admin {
+                lower_priority();
+            }
+            worker_loop(handler, &jobs, &done, &waker, &wake_pending);
+            drop(exit);
+        })?;
     }
-    drop((job_rx, done_tx, exit_tx));
+    drop((boot_rx, admin_rx, done_tx, exit_tx));
     spawn_signal_thread(stop.clone(), waker.clone())?;
 
     let mut io = event_loop::EventLoop::new(
         poll,
         mio::net::TcpListener::from_std(listener),
         limits.clone(),
-        job_tx,
+        event_loop::Lanes {
+            boot: boot_tx,
+            admin: admin_tx,
+            lane,
+        },
         done_rx,
         wake_pending,
         stop,
@@ -292,6 +322,21 @@ fn spawn_signal_thread(stop: Arc<AtomicBool>, waker: Arc<mio::Waker>) -> std::io
             let _ = waker.wake();
         })?;
     Ok(())
+}
+
+/// Gives the calling thread `ADMIN_NICE`. Raising one's own nice value needs no
+/// privilege; a failure only means admin work competes evenly.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority on the calling thread only.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, ADMIN_NICE) != 0 {
+            log::debug!(
+                "cannot lower the admin worker's priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 /// Raises the soft descriptor limit (often 1024) to the hard one.
