@@ -169,3 +169,37 @@ fn an_internal_error_is_a_500_and_the_daemon_keeps_serving() {
         "the detail is logged, not sent"
     );
 }
+
+/// Boot workers keep the default priority; admin workers yield the CPU to them.
+#[test]
+fn admin_workers_run_at_a_lower_priority_than_boot_workers() {
+    let d = Daemon::start_with(
+        "lanes",
+        Options {
+            ini: "[SERVER]\nWORKERS = 3\nBOOT_WORKERS = 2\n".into(),
+            ..Default::default()
+        },
+    );
+    let mut nice = std::collections::BTreeMap::new();
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", d.pid())).unwrap();
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesized name: state is field 3, nice field 19.
+        let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+        let ni: i64 = after
+            .split_whitespace()
+            .nth(16)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(99);
+        nice.insert(comm.trim().to_string(), ni);
+    }
+    let of = |prefix: &str| -> Vec<i64> {
+        nice.iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| *v)
+            .collect()
+    };
+    assert_eq!(of("boot-"), vec![0, 0], "{nice:?}");
+    assert_eq!(of("worker-"), vec![15, 15, 15], "{nice:?}");
+}

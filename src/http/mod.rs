@@ -331,7 +331,8 @@ fn spawn_signal_thread(stop: Arc<AtomicBool>, waker: Arc<mio::Waker>) -> std::io
 fn lower_priority() {
     // SAFETY: gettid and setpriority on the calling thread only.
     unsafe {
-        let tid = libc::gettid();
+        // The raw syscall: musl's libc only gained gettid() in 1.2.2.
+        let tid = libc::syscall(libc::SYS_gettid);
         if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, ADMIN_NICE) != 0 {
             log::debug!(
                 "cannot lower the admin worker's priority: {}",
