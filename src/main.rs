@@ -6,12 +6,11 @@
 
 mod alloc;
 mod api;
+mod cmdb;
 mod config;
 mod db;
 mod gen;
 mod http;
-mod inherit;
-mod ipam;
 mod ldap;
 mod secrets;
 mod services;

@@ -18,7 +18,7 @@ use super::interface::{apply_node_entries, normalize_mac, regroup};
 use super::node::render_node;
 use super::resource::lookup_id;
 use super::{auth, ApiError, Ctx, Reply};
-use crate::ipam::Allocator;
+use crate::cmdb::ipam::Allocator;
 
 /// The state recorded when a node has fetched its boot script.
 const DISCOVERED: &str = "install.discovered";

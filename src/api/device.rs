@@ -12,13 +12,13 @@ use ipnet::Ipv4Net;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
-use super::json::Objects;
+use crate::cmdb::json::Objects;
 use super::network::{DEVICE, DEVICE_JOINS};
 use super::resource::{
     aliased, fetch_rows, field, lookup_id, row_json, set_defaults, unique, Hooks, Kind, Resource,
 };
 use super::{ApiError, Ctx};
-use crate::ipam::{ipv4_num, Pool};
+use crate::cmdb::ipam::{ipv4_num, Pool};
 
 pub static SWITCH: Resource = Resource {
     kind: "switch",
@@ -235,10 +235,10 @@ impl Hooks for DeviceHooks {
                         if cidr.parse::<Ipv4Net>().is_ok_and(|n| n.contains(&ip)) {
                             cur
                         } else {
-                            crate::ipam::network_containing(tx, ip)?
+                            crate::cmdb::ipam::network_containing(tx, ip)?
                         }
                     }
-                    None => crate::ipam::network_containing(tx, ip)?,
+                    None => crate::cmdb::ipam::network_containing(tx, ip)?,
                 };
                 self.place(tx, id, net, Some(ip))
             }

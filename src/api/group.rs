@@ -6,11 +6,11 @@ use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 
 use super::interface::{apply_group_entries, group_interfaces_json};
-use super::json::Objects;
+use crate::cmdb::json::Objects;
 use super::resource::{fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource};
 use super::{cluster, ApiError, Ctx};
-use crate::inherit::{merge, Fallback, Rule};
-use crate::ipam::Allocator;
+use crate::cmdb::inherit::{merge, Fallback, Rule};
+use crate::cmdb::ipam::Allocator;
 
 pub static GROUP: Resource = Resource {
     kind: "group",

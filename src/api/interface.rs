@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::network::{DEVICE, DEVICE_JOINS};
 use super::resource::{self, field, to_json, to_sql, Field, Kind, Select};
 use super::{group, node, ApiError, Ctx, Reply};
-use crate::ipam::{ipv4_num, Allocator};
+use crate::cmdb::ipam::{ipv4_num, Allocator};
 
 const BOND_MODES: &[&str] = &[
     "balance-rr",
@@ -465,7 +465,7 @@ pub fn apply_node_entries(
                 (Some(n), _) => Some(n),
                 (None, Some(ip)) => Some(match current_net {
                     Some(c) if net_info(tx, c)?.v4.is_some_and(|v4| v4.contains(&ip)) => c,
-                    _ => crate::ipam::network_containing(tx, ip)?,
+                    _ => crate::cmdb::ipam::network_containing(tx, ip)?,
                 }),
                 (None, None) => group_net.or(if dhcp.is_some() { current_net } else { None }),
             };

@@ -15,7 +15,6 @@ pub mod dns;
 pub mod files;
 pub mod group;
 pub mod interface;
-pub mod json;
 pub mod monitor;
 pub mod network;
 pub mod node;
@@ -188,6 +187,18 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self:?}")
+    }
+}
+
+impl From<crate::cmdb::Error> for ApiError {
+    fn from(e: crate::cmdb::Error) -> ApiError {
+        use crate::cmdb::Error as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            E::Internal(m) => ApiError::Internal(m),
+        }
     }
 }
 

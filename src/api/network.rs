@@ -8,10 +8,10 @@ use ipnet::{IpNet, Ipv4Net};
 use rusqlite::types::Value as Sql;
 use serde_json::{json, Map, Value};
 
-use super::json::Objects;
+use crate::cmdb::json::Objects;
 use super::resource::{self, fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource};
 use super::{ApiError, Ctx, Reply};
-use crate::ipam::Pool;
+use crate::cmdb::ipam::Pool;
 
 pub static NETWORK: Resource = Resource {
     kind: "network",

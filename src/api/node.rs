@@ -9,13 +9,13 @@ use std::collections::HashMap;
 
 use super::group::{self, set_osimagetag, with_provisioning_fields, Layers};
 use super::interface::{apply_node_entries, clone_node_ifaces, node_interfaces_select, regroup};
-use super::json::{ObjectWriter, Objects};
+use crate::cmdb::json::{ObjectWriter, Objects};
 use super::resource::{
     fetch_select, field, to_json, Columns, Field, Hooks, Kind, Resource, Row, Select,
 };
 use super::{ApiError, Ctx};
-use crate::inherit::{resolve, Fallback, Rule};
-use crate::ipam::Allocator;
+use crate::cmdb::inherit::{resolve, Fallback, Rule};
+use crate::cmdb::ipam::Allocator;
 
 pub static NODE: Resource = Resource {
     kind: "node",

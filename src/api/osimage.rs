@@ -13,7 +13,7 @@ use std::path::Path;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
 
-use super::json::Objects;
+use crate::cmdb::json::Objects;
 use super::resource::{
     self, aliased, fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource,
 };

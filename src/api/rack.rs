@@ -9,7 +9,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
-use super::json::Objects;
+use crate::cmdb::json::Objects;
 use super::resource::{aliased, fetch_rows, field, row_json, Hooks, Kind, Resource};
 use super::{ApiError, Ctx, Reply};
 

@@ -13,7 +13,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
-use super::json::Objects;
+use crate::cmdb::json::Objects;
 use super::{ApiError, Ctx, Reply};
 
 pub struct Resource {

@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::json::Objects;
+use crate::cmdb::json::Objects;
 use super::resource::{self, Resource, Verb};
 use super::{
     bmcsetup, cloud, cluster, device, group, network, node, osimage, rack, secrets, ApiError, Ctx,

@@ -88,10 +88,10 @@ impl ObjectWriter<'_> {
     pub fn field_sql(
         &mut self,
         key: &str,
-        kind: super::resource::Kind,
+        kind: crate::api::resource::Kind,
         value: &rusqlite::types::Value,
     ) {
-        use super::resource::Kind;
+        use crate::api::resource::Kind;
         use rusqlite::types::Value as Sql;
         match (kind, value) {
             (_, Sql::Null) => {
@@ -117,7 +117,7 @@ impl ObjectWriter<'_> {
                 self.key(&[key]);
                 self.buf.extend_from_slice(n.to_string().as_bytes());
             }
-            _ => self.field(key, &super::resource::to_json(kind, value)),
+            _ => self.field(key, &crate::api::resource::to_json(kind, value)),
         }
     }
 

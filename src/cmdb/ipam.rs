@@ -13,14 +13,14 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use rusqlite::{OptionalExtension, Transaction};
 
-use crate::api::ApiError;
+use super::Error;
 
 pub fn ipv4_num(s: &str) -> Option<i64> {
     s.parse::<Ipv4Addr>().ok().map(|ip| u32::from(ip) as i64)
 }
 
 /// The network whose IPv4 range contains `ip` (networks never overlap).
-pub fn network_containing(tx: &Transaction, ip: Ipv4Addr) -> Result<i64, ApiError> {
+pub fn network_containing(tx: &Transaction, ip: Ipv4Addr) -> Result<i64, Error> {
     let mut stmt = tx.prepare_cached("SELECT id, network FROM network")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
         let (id, cidr) = row?;
@@ -28,7 +28,7 @@ pub fn network_containing(tx: &Transaction, ip: Ipv4Addr) -> Result<i64, ApiErro
             return Ok(id);
         }
     }
-    Err(ApiError::bad(format!(
+    Err(Error::invalid(format!(
         "ipaddress {ip} is not inside any network"
     )))
 }
@@ -62,7 +62,7 @@ impl Pool {
     }
 
     /// Loads the pool of network `id`; `None` when it has no IPv4 range.
-    pub fn load(tx: &Transaction, id: i64) -> Result<Option<Pool>, ApiError> {
+    pub fn load(tx: &Transaction, id: i64) -> Result<Option<Pool>, Error> {
         let mut stmt = tx.prepare_cached(
             "SELECT network, gateway, nameserver_ip, ntp_server, dhcp, dhcp_range_begin, dhcp_range_end
              FROM network WHERE id = ?1",
@@ -182,7 +182,7 @@ impl Allocator {
         &mut self,
         tx: &Transaction,
         network_id: i64,
-    ) -> Result<Option<&mut Pool>, ApiError> {
+    ) -> Result<Option<&mut Pool>, Error> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.pools.entry(network_id) {
             slot.insert(Pool::load(tx, network_id)?);
         }

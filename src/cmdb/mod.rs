@@ -1,0 +1,72 @@
+//! The cluster model: the cluster's data and its rules, apart from HTTP.
+//!
+//! Everything here takes a transaction (through [`Store`]) and typed inputs and
+//! returns typed results or an [`Error`]. It knows nothing of requests, headers,
+//! status codes or tokens: the API (`src/api/`) translates requests into calls
+//! here and errors into statuses, and background work (`src/gen/`, later jobs
+//! and replication) calls the model directly.
+
+pub mod inherit;
+pub mod ipam;
+pub mod json;
+
+use std::fmt;
+
+use rusqlite::Transaction;
+
+use crate::config::Config;
+use crate::secrets::Sealer;
+
+/// What the model works in: one transaction and the settings it depends on.
+pub struct Store<'a> {
+    pub tx: &'a Transaction<'a>,
+    pub config: &'a Config,
+    pub sealer: &'a Sealer,
+}
+
+/// Why the model refused or failed. The API maps each to a status.
+#[derive(Debug)]
+pub enum Error {
+    /// The input breaks a rule; the message names the value and the rule.
+    Invalid(String),
+    NotFound(String),
+    /// Try again later (the database is busy, a directory is missing).
+    Unavailable(String),
+    /// A fault of ours, not the caller's; logged, never shown in detail.
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Error {
+        Error::Invalid(msg.into())
+    }
+    pub fn not_found(msg: impl Into<String>) -> Error {
+        Error::NotFound(msg.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Invalid(m) | Error::NotFound(m) | Error::Unavailable(m) | Error::Internal(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        if let rusqlite::Error::SqliteFailure(err, _) = &e {
+            if matches!(
+                err.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) {
+                return Error::Unavailable("database is busy, try again".into());
+            }
+        }
+        Error::Internal(format!("database: {e}"))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
