@@ -14,11 +14,11 @@ use std::sync::atomic::Ordering;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
-use super::interface::{apply_node_entries, normalize_mac, regroup};
-use super::node::render_node;
-use super::resource::lookup_id;
 use super::{auth, ApiError, Ctx, Reply};
+use crate::cmdb::interface::{apply_node_entries, normalize_mac, regroup};
 use crate::cmdb::ipam::Allocator;
+use crate::cmdb::node::render_node;
+use crate::cmdb::resource::lookup_id;
 
 /// The state recorded when a node has fetched its boot script.
 const DISCOVERED: &str = "install.discovered";
@@ -138,7 +138,7 @@ pub fn disk(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 }
 
 fn mac_param(ctx: &Ctx, idx: usize) -> Result<String, ApiError> {
-    normalize_mac(ctx.param(idx))
+    Ok(normalize_mac(ctx.param(idx))?)
 }
 
 /// `GET /boot/search/mac/{mac}`
@@ -289,12 +289,12 @@ fn assign_mac(tx: &Transaction, node: i64, mac: &str) -> Result<(), ApiError> {
         [node],
         |r| r.get(0),
     )?;
-    apply_node_entries(
+    Ok(apply_node_entries(
         tx,
         &mut Allocator::default(),
         node,
         &json!([{ "interface": iface, "macaddress": mac }]),
-    )
+    )?)
 }
 
 /// Creates the next node of a group: the highest numbered name plus one, with

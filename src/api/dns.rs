@@ -4,8 +4,8 @@
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
-use super::resource::{lookup_id, parse_ip};
 use super::{ApiError, Ctx, Reply};
+use crate::cmdb::resource::{lookup_id, parse_ip};
 
 fn network(ctx: &Ctx) -> Result<(String, i64), ApiError> {
     let name = ctx.param(0).to_string();

@@ -6,18 +6,13 @@
 //! Handlers return values; they never write to the connection.
 
 pub mod auth;
-pub mod bmcsetup;
 pub mod boot;
-pub mod cloud;
 pub mod cluster;
-pub mod device;
 pub mod dns;
 pub mod files;
-pub mod group;
 pub mod interface;
 pub mod monitor;
 pub mod network;
-pub mod node;
 pub mod osimage;
 pub mod osuser;
 pub mod rack;
@@ -32,7 +27,7 @@ pub mod transfer;
 use std::fmt;
 use std::sync::Arc;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
@@ -89,9 +84,10 @@ impl crate::http::Handler for Worker {
     }
 }
 
-/// Everything a handler may use.
+/// Everything a handler may use. It dereferences to the model's `Store`, so a
+/// handler passes `ctx` wherever the model wants one.
 pub struct Ctx<'a> {
-    pub tx: &'a Transaction<'a>,
+    pub store: crate::cmdb::Store<'a>,
     pub app: &'a App,
     pub req: &'a Incoming,
     /// The claims of the token sent, when it was valid.
@@ -100,6 +96,13 @@ pub struct Ctx<'a> {
     pub params: Vec<String>,
     /// The parsed JSON body of a POST.
     pub body: Option<Value>,
+}
+
+impl<'a> std::ops::Deref for Ctx<'a> {
+    type Target = crate::cmdb::Store<'a>;
+    fn deref(&self) -> &crate::cmdb::Store<'a> {
+        &self.store
+    }
 }
 
 impl Ctx<'_> {
@@ -307,7 +310,10 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         Err(e) => return reply_for_error(e.into()),
     };
     let mut ctx = Ctx {
-        tx: &tx,
+        store: crate::cmdb::Store {
+            tx: &tx,
+            config: &app.config,
+        },
         app: &app,
         req,
         token,

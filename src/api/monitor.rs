@@ -7,8 +7,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::resource::lookup_id;
 use super::{ApiError, Ctx, Reply};
+use crate::cmdb::resource::lookup_id;
 
 /// Longest state string accepted.
 const STATE_BYTES_MAX: usize = 256;

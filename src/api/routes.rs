@@ -8,11 +8,12 @@
 use std::sync::OnceLock;
 
 use super::auth::Auth::{self, Install, Node, Open, Token};
-use super::resource::{Resource, Verb};
+use super::resource::Verb;
 use super::{
-    bmcsetup, boot, cloud, cluster, device, dns, files, group, interface, monitor, network, node,
-    osimage, osuser, rack, secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
+    boot, cluster, dns, files, interface, monitor, network, osimage, osuser, rack, secrets,
+    service, system, tables, transfer, ApiError, Ctx, Reply,
 };
+use crate::cmdb::resource::Resource;
 use crate::http::Method::{self, Get, Post};
 use crate::http::{Incoming, Lane};
 
@@ -92,53 +93,53 @@ pub static ROUTES: &[Route] = &[
     c(Post, "/config/cluster/import",                     Token,    transfer::import),
 
     // Networks; member, next free IP and IP status are IPAM queries.
-    r(Get,  "/config/network",                            Token, &network::NETWORK, Verb::List),
+    r(Get,  "/config/network",                            Token, &crate::cmdb::network::NETWORK, Verb::List),
     f(Get,  "/config/network/{}/_member",                 Open,  R, network::members),
     f(Get,  "/config/network/{}/_nextfreeip",             Open,  R, network::next_free_ip),
-    r(Get,  "/config/network/{}/_delete",                 Token, &network::NETWORK, Verb::Delete),
-    r(Get,  "/config/network/{}",                         Token, &network::NETWORK, Verb::Show),
+    r(Get,  "/config/network/{}/_delete",                 Token, &crate::cmdb::network::NETWORK, Verb::Delete),
+    r(Get,  "/config/network/{}",                         Token, &crate::cmdb::network::NETWORK, Verb::Show),
     f(Get,  "/config/network/{}/{}",                      Token, R, network::ip_status),
-    r(Post, "/config/network/{}",                         Token, &network::NETWORK, Verb::Post),
+    r(Post, "/config/network/{}",                         Token, &crate::cmdb::network::NETWORK, Verb::Post),
 
     // Groups
-    r(Get,  "/config/group",                              Token, &group::GROUP, Verb::List),
-    r(Get,  "/config/group/{}/_member",                   Token, &group::GROUP, Verb::Member),
-    r(Get,  "/config/group/{}/_delete",                   Token, &group::GROUP, Verb::Delete),
-    r(Post, "/config/group/{}/_clone",                    Token, &group::GROUP, Verb::Clone),
+    r(Get,  "/config/group",                              Token, &crate::cmdb::group::GROUP, Verb::List),
+    r(Get,  "/config/group/{}/_member",                   Token, &crate::cmdb::group::GROUP, Verb::Member),
+    r(Get,  "/config/group/{}/_delete",                   Token, &crate::cmdb::group::GROUP, Verb::Delete),
+    r(Post, "/config/group/{}/_clone",                    Token, &crate::cmdb::group::GROUP, Verb::Clone),
     f(Get,  "/config/group/{}/interfaces",                Token, R, interface::group_list),
     c(Post, "/config/group/{}/interfaces",                Token,    interface::group_update),
     f(Get,  "/config/group/{}/interfaces/{}",             Token, R, interface::group_show),
     c(Get,  "/config/group/{}/interfaces/{}/_delete",     Token,    interface::group_delete),
     f(Post, "/config/group/{}/_ospush",                   Token, R, system::group_image_job),
-    r(Get,  "/config/group/{}",                           Token, &group::GROUP, Verb::Show),
-    r(Post, "/config/group/{}",                           Token, &group::GROUP, Verb::Post),
+    r(Get,  "/config/group/{}",                           Token, &crate::cmdb::group::GROUP, Verb::Show),
+    r(Post, "/config/group/{}",                           Token, &crate::cmdb::group::GROUP, Verb::Post),
 
     // Nodes
-    r(Get,  "/config/node",                               Token, &node::NODE, Verb::List),
-    r(Get,  "/config/node/{}/_delete",                    Token, &node::NODE, Verb::Delete),
-    r(Post, "/config/node/{}/_clone",                     Token, &node::NODE, Verb::Clone),
+    r(Get,  "/config/node",                               Token, &crate::cmdb::node::NODE, Verb::List),
+    r(Get,  "/config/node/{}/_delete",                    Token, &crate::cmdb::node::NODE, Verb::Delete),
+    r(Post, "/config/node/{}/_clone",                     Token, &crate::cmdb::node::NODE, Verb::Clone),
     f(Get,  "/config/node/{}/interfaces",                 Token, R, interface::node_list),
     c(Post, "/config/node/{}/interfaces",                 Token,    interface::node_update),
     f(Get,  "/config/node/{}/interfaces/{}",              Token, R, interface::node_show),
     c(Get,  "/config/node/{}/interfaces/{}/_delete",      Token,    interface::node_delete),
     f(Post, "/config/node/{}/_ospush",                    Token, R, system::node_image_job),
     f(Post, "/config/node/{}/_osgrab",                    Token, R, system::node_image_job),
-    r(Get,  "/config/node/{}",                            Token, &node::NODE, Verb::Show),
+    r(Get,  "/config/node/{}",                            Token, &crate::cmdb::node::NODE, Verb::Show),
     // A node's provisioning token may update that node (the installer reports
     // vendor, asset tag and a DHCP-assigned address).
-    r(Post, "/config/node/{}",                            Node,  &node::NODE, Verb::Post),
+    r(Post, "/config/node/{}",                            Node,  &crate::cmdb::node::NODE, Verb::Post),
 
     // OS images and tags; packing and kernel changes need the job queue.
-    r(Get,  "/config/osimage",                            Token, &osimage::OSIMAGE, Verb::List),
-    r(Get,  "/config/osimage/{}/_member",                 Token, &osimage::OSIMAGE, Verb::Member),
-    r(Get,  "/config/osimage/{}/_delete",                 Token, &osimage::OSIMAGE, Verb::Delete),
-    r(Post, "/config/osimage/{}/_clone",                  Token, &osimage::OSIMAGE, Verb::Clone),
+    r(Get,  "/config/osimage",                            Token, &crate::cmdb::osimage::OSIMAGE, Verb::List),
+    r(Get,  "/config/osimage/{}/_member",                 Token, &crate::cmdb::osimage::OSIMAGE, Verb::Member),
+    r(Get,  "/config/osimage/{}/_delete",                 Token, &crate::cmdb::osimage::OSIMAGE, Verb::Delete),
+    r(Post, "/config/osimage/{}/_clone",                  Token, &crate::cmdb::osimage::OSIMAGE, Verb::Clone),
     f(Get,  "/config/osimage/{}/_pack",                   Token, R, osimage::pack),
     f(Post, "/config/osimage/{}/kernel",                  Token, R, osimage::pack),
     f(Post, "/config/osimage/{}/tag",                     Token, W, osimage::tag),
     f(Get,  "/config/osimage/{}/osimagetag/{}/_delete",   Token, W, osimage::delete_tag),
-    r(Get,  "/config/osimage/{}",                         Token, &osimage::OSIMAGE, Verb::Show),
-    r(Post, "/config/osimage/{}",                         Token, &osimage::OSIMAGE, Verb::Post),
+    r(Get,  "/config/osimage/{}",                         Token, &crate::cmdb::osimage::OSIMAGE, Verb::Show),
+    r(Post, "/config/osimage/{}",                         Token, &crate::cmdb::osimage::OSIMAGE, Verb::Post),
     f(Get,  "/config/osimagetag",                         Token, R, osimage::tags),
     f(Get,  "/config/osimagetag/{}/_member",              Token, R, osimage::tag_members),
     f(Get,  "/config/osimagetag/{}",                      Token, R, osimage::image_tags),
@@ -164,10 +165,10 @@ pub static ROUTES: &[Route] = &[
     f(Post, "/config/rack/inventory",                     Token, W, rack::update_inventory),
     f(Get,  "/config/rack/inventory/{}",                  Token, R, rack::list_inventory),
     f(Get,  "/config/rack/inventory/{}/type/{}/_delete",  Token, W, rack::clear_inventory),
-    r(Get,  "/config/rack",                               Token, &rack::RACK, Verb::List),
-    r(Get,  "/config/rack/{}/_delete",                    Token, &rack::RACK, Verb::Delete),
-    r(Get,  "/config/rack/{}",                            Token, &rack::RACK, Verb::Show),
-    r(Post, "/config/rack/{}",                            Token, &rack::RACK, Verb::Post),
+    r(Get,  "/config/rack",                               Token, &crate::cmdb::rack::RACK, Verb::List),
+    r(Get,  "/config/rack/{}/_delete",                    Token, &crate::cmdb::rack::RACK, Verb::Delete),
+    r(Get,  "/config/rack/{}",                            Token, &crate::cmdb::rack::RACK, Verb::Show),
+    r(Post, "/config/rack/{}",                            Token, &crate::cmdb::rack::RACK, Verb::Post),
 
     // OS users and groups, in the LDAP directory
     f(Get,  "/config/osuser",                             Token, R, osuser::users),
@@ -184,32 +185,32 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/table/data/{}",                             Token, R, tables::data),
 
     // BMC setups
-    r(Get,  "/config/bmcsetup",                           Token, &bmcsetup::BMCSETUP, Verb::List),
-    r(Get,  "/config/bmcsetup/{}/_member",                Token, &bmcsetup::BMCSETUP, Verb::Member),
-    r(Get,  "/config/bmcsetup/{}/_delete",                Token, &bmcsetup::BMCSETUP, Verb::Delete),
-    r(Post, "/config/bmcsetup/{}/_clone",                 Token, &bmcsetup::BMCSETUP, Verb::Clone),
-    r(Get,  "/config/bmcsetup/{}",                        Token, &bmcsetup::BMCSETUP, Verb::Show),
-    r(Post, "/config/bmcsetup/{}",                        Token, &bmcsetup::BMCSETUP, Verb::Post),
+    r(Get,  "/config/bmcsetup",                           Token, &crate::cmdb::bmcsetup::BMCSETUP, Verb::List),
+    r(Get,  "/config/bmcsetup/{}/_member",                Token, &crate::cmdb::bmcsetup::BMCSETUP, Verb::Member),
+    r(Get,  "/config/bmcsetup/{}/_delete",                Token, &crate::cmdb::bmcsetup::BMCSETUP, Verb::Delete),
+    r(Post, "/config/bmcsetup/{}/_clone",                 Token, &crate::cmdb::bmcsetup::BMCSETUP, Verb::Clone),
+    r(Get,  "/config/bmcsetup/{}",                        Token, &crate::cmdb::bmcsetup::BMCSETUP, Verb::Show),
+    r(Post, "/config/bmcsetup/{}",                        Token, &crate::cmdb::bmcsetup::BMCSETUP, Verb::Post),
 
     // Switches and other devices
-    r(Get,  "/config/switch",                             Token, &device::SWITCH, Verb::List),
-    r(Get,  "/config/switch/{}/_member",                  Token, &device::SWITCH, Verb::Member),
-    r(Get,  "/config/switch/{}/_delete",                  Token, &device::SWITCH, Verb::Delete),
-    r(Post, "/config/switch/{}/_clone",                   Token, &device::SWITCH, Verb::Clone),
-    r(Get,  "/config/switch/{}",                          Token, &device::SWITCH, Verb::Show),
-    r(Post, "/config/switch/{}",                          Token, &device::SWITCH, Verb::Post),
-    r(Get,  "/config/otherdev",                           Token, &device::OTHERDEV, Verb::List),
-    r(Get,  "/config/otherdev/{}/_delete",                Token, &device::OTHERDEV, Verb::Delete),
-    r(Post, "/config/otherdev/{}/_clone",                 Token, &device::OTHERDEV, Verb::Clone),
-    r(Get,  "/config/otherdev/{}",                        Token, &device::OTHERDEV, Verb::Show),
-    r(Post, "/config/otherdev/{}",                        Token, &device::OTHERDEV, Verb::Post),
+    r(Get,  "/config/switch",                             Token, &crate::cmdb::device::SWITCH, Verb::List),
+    r(Get,  "/config/switch/{}/_member",                  Token, &crate::cmdb::device::SWITCH, Verb::Member),
+    r(Get,  "/config/switch/{}/_delete",                  Token, &crate::cmdb::device::SWITCH, Verb::Delete),
+    r(Post, "/config/switch/{}/_clone",                   Token, &crate::cmdb::device::SWITCH, Verb::Clone),
+    r(Get,  "/config/switch/{}",                          Token, &crate::cmdb::device::SWITCH, Verb::Show),
+    r(Post, "/config/switch/{}",                          Token, &crate::cmdb::device::SWITCH, Verb::Post),
+    r(Get,  "/config/otherdev",                           Token, &crate::cmdb::device::OTHERDEV, Verb::List),
+    r(Get,  "/config/otherdev/{}/_delete",                Token, &crate::cmdb::device::OTHERDEV, Verb::Delete),
+    r(Post, "/config/otherdev/{}/_clone",                 Token, &crate::cmdb::device::OTHERDEV, Verb::Clone),
+    r(Get,  "/config/otherdev/{}",                        Token, &crate::cmdb::device::OTHERDEV, Verb::Show),
+    r(Post, "/config/otherdev/{}",                        Token, &crate::cmdb::device::OTHERDEV, Verb::Post),
 
     // Clouds
-    r(Get,  "/config/cloud",                              Token, &cloud::CLOUD, Verb::List),
-    r(Get,  "/config/cloud/{}/_member",                   Token, &cloud::CLOUD, Verb::Member),
-    r(Get,  "/config/cloud/{}/_delete",                   Token, &cloud::CLOUD, Verb::Delete),
-    r(Get,  "/config/cloud/{}",                           Token, &cloud::CLOUD, Verb::Show),
-    r(Post, "/config/cloud/{}",                           Token, &cloud::CLOUD, Verb::Post),
+    r(Get,  "/config/cloud",                              Token, &crate::cmdb::cloud::CLOUD, Verb::List),
+    r(Get,  "/config/cloud/{}/_member",                   Token, &crate::cmdb::cloud::CLOUD, Verb::Member),
+    r(Get,  "/config/cloud/{}/_delete",                   Token, &crate::cmdb::cloud::CLOUD, Verb::Delete),
+    r(Get,  "/config/cloud/{}",                           Token, &crate::cmdb::cloud::CLOUD, Verb::Show),
+    r(Post, "/config/cloud/{}",                           Token, &crate::cmdb::cloud::CLOUD, Verb::Post),
 
     // Booting: asked for by nodes while they PXE-boot, so no token.
     f(Get,  "/boot",                                      Open,  R, boot::menu),

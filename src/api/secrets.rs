@@ -9,10 +9,10 @@
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
 
-use super::group::GROUP;
-use super::node::NODE;
-use super::resource::{require_id, Resource};
 use super::{ApiError, Ctx, Reply};
+use crate::cmdb::group::GROUP;
+use crate::cmdb::node::NODE;
+use crate::cmdb::resource::{require_id, Resource};
 
 struct Owner {
     kind: &'static str,

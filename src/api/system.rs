@@ -28,9 +28,12 @@ pub fn ping(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 /// OS image push and grab run as background jobs (rsync to or from nodes), which
 /// need the job queue this version does not have yet. Until then these routes
 /// check their object and answer 503 saying so, rather than pretending.
-fn image_job_unavailable(ctx: &Ctx, res: &super::resource::Resource) -> Result<Reply, ApiError> {
+fn image_job_unavailable(
+    ctx: &Ctx,
+    res: &crate::cmdb::resource::Resource,
+) -> Result<Reply, ApiError> {
     let name = ctx.param(0);
-    super::resource::require_id(ctx.tx, res, name)?;
+    crate::cmdb::resource::require_id(ctx.tx, res, name)?;
     Err(ApiError::Unavailable(format!(
         "osimage push and grab for {} '{name}' need the job queue, which this luna2d version does not have yet",
         res.kind
@@ -39,10 +42,10 @@ fn image_job_unavailable(ctx: &Ctx, res: &super::resource::Resource) -> Result<R
 
 /// `POST /config/node/{name}/_ospush` and `_osgrab`
 pub fn node_image_job(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    image_job_unavailable(ctx, &super::node::NODE)
+    image_job_unavailable(ctx, &crate::cmdb::node::NODE)
 }
 
 /// `POST /config/group/{name}/_ospush`
 pub fn group_image_job(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    image_job_unavailable(ctx, &super::group::GROUP)
+    image_job_unavailable(ctx, &crate::cmdb::group::GROUP)
 }

@@ -108,7 +108,7 @@ pub fn data(ctx: &mut Ctx) -> Result<Reply, ApiError> {
                 if !withheld.contains(&col.as_str()) {
                     obj.insert(
                         col.clone(),
-                        super::resource::to_json(super::resource::Kind::Text, v),
+                        crate::cmdb::resource::to_json(crate::cmdb::resource::Kind::Text, v),
                     );
                 }
             }

@@ -10,24 +10,22 @@
 
 use serde_json::{json, Map, Value};
 
+use super::resource::{self, Verb};
+use super::{cluster, secrets, ApiError, Ctx, Reply};
 use crate::cmdb::json::Objects;
-use super::resource::{self, Resource, Verb};
-use super::{
-    bmcsetup, cloud, cluster, device, group, network, node, osimage, rack, secrets, ApiError, Ctx,
-    Reply,
-};
+use crate::cmdb::resource::Resource;
 
 /// In dependency order: what a resource refers to comes before it.
 const ORDER: &[(&Resource, &str)] = &[
-    (&network::NETWORK, "network"),
-    (&osimage::OSIMAGE, "osimage"),
-    (&bmcsetup::BMCSETUP, "bmcsetup"),
-    (&cloud::CLOUD, "cloud"),
-    (&device::SWITCH, "switch"),
-    (&device::OTHERDEV, "otherdev"),
-    (&group::GROUP, "group"),
-    (&node::NODE, "node"),
-    (&rack::RACK, "rack"),
+    (&crate::cmdb::network::NETWORK, "network"),
+    (&crate::cmdb::osimage::OSIMAGE, "osimage"),
+    (&crate::cmdb::bmcsetup::BMCSETUP, "bmcsetup"),
+    (&crate::cmdb::cloud::CLOUD, "cloud"),
+    (&crate::cmdb::device::SWITCH, "switch"),
+    (&crate::cmdb::device::OTHERDEV, "otherdev"),
+    (&crate::cmdb::group::GROUP, "group"),
+    (&crate::cmdb::node::NODE, "node"),
+    (&crate::cmdb::rack::RACK, "rack"),
 ];
 
 /// Keys that only describe a rendered object.
@@ -52,14 +50,14 @@ pub fn export(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let mut config = Map::new();
     config.insert(
         "cluster".into(),
-        Value::Object(cluster::inheritable(ctx.tx)?),
+        Value::Object(crate::cmdb::cluster::inheritable(ctx.tx)?),
     );
     for (res, key) in ORDER {
         config.insert(key.to_string(), rendered(ctx, res)?);
     }
     config.insert(
         "osimagetag".into(),
-        Value::Object(osimage::tags_json(ctx, None)?),
+        Value::Object(crate::cmdb::osimage::tags_json(ctx, None)?),
     );
     let mut dns = Map::new();
     let mut stmt = ctx.tx.prepare_cached("SELECT n.name, d.host, d.ipaddress FROM dns d JOIN network n ON n.id = d.networkid ORDER BY n.name, d.host")?;
@@ -154,7 +152,8 @@ pub fn import(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         // Groups and nodes may pin tags: tags follow their images at once.
         if *key == "osimage" {
             if let Some(tags) = config.get("osimagetag").and_then(Value::as_object) {
-                osimage::import_tags(ctx, tags).map_err(|e| named("osimagetag", e))?;
+                crate::cmdb::osimage::import_tags(ctx, tags)
+                    .map_err(|e| named("osimagetag", e.into()))?;
             }
         }
     }

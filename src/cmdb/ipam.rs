@@ -178,11 +178,7 @@ pub struct Allocator {
 }
 
 impl Allocator {
-    pub fn pool(
-        &mut self,
-        tx: &Transaction,
-        network_id: i64,
-    ) -> Result<Option<&mut Pool>, Error> {
+    pub fn pool(&mut self, tx: &Transaction, network_id: i64) -> Result<Option<&mut Pool>, Error> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.pools.entry(network_id) {
             slot.insert(Pool::load(tx, network_id)?);
         }

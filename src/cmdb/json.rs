@@ -88,10 +88,10 @@ impl ObjectWriter<'_> {
     pub fn field_sql(
         &mut self,
         key: &str,
-        kind: crate::api::resource::Kind,
+        kind: super::resource::Kind,
         value: &rusqlite::types::Value,
     ) {
-        use crate::api::resource::Kind;
+        use super::resource::Kind;
         use rusqlite::types::Value as Sql;
         match (kind, value) {
             (_, Sql::Null) => {
@@ -117,7 +117,7 @@ impl ObjectWriter<'_> {
                 self.key(&[key]);
                 self.buf.extend_from_slice(n.to_string().as_bytes());
             }
-            _ => self.field(key, &crate::api::resource::to_json(kind, value)),
+            _ => self.field(key, &super::resource::to_json(kind, value)),
         }
     }
 
@@ -151,16 +151,16 @@ mod tests {
             use rusqlite::types::Value as Sql;
             w.field_sql(
                 "t",
-                crate::api::resource::Kind::Text,
+                crate::cmdb::resource::Kind::Text,
                 &Sql::Text("a\"b".into()),
             );
-            w.field_sql("b", crate::api::resource::Kind::Bool, &Sql::Integer(1));
+            w.field_sql("b", crate::cmdb::resource::Kind::Bool, &Sql::Integer(1));
             w.field_sql(
                 "n",
-                crate::api::resource::Kind::Int { min: 0, max: 9 },
+                crate::cmdb::resource::Kind::Int { min: 0, max: 9 },
                 &Sql::Integer(-3),
             );
-            w.field_sql("z", crate::api::resource::Kind::Text, &Sql::Null);
+            w.field_sql("z", crate::cmdb::resource::Kind::Text, &Sql::Null);
         });
         o.push("c", json!({"k": null}).as_object().unwrap());
         let v: Value = serde_json::from_slice(&o.finish()).unwrap();

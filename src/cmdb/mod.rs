@@ -6,22 +6,31 @@
 //! here and errors into statuses, and background work (`src/gen/`, later jobs
 //! and replication) calls the model directly.
 
+pub mod bmcsetup;
+pub mod cloud;
+pub mod cluster;
+pub mod device;
+pub mod group;
 pub mod inherit;
+pub mod interface;
 pub mod ipam;
 pub mod json;
+pub mod network;
+pub mod node;
+pub mod osimage;
+pub mod rack;
+pub mod resource;
 
 use std::fmt;
 
 use rusqlite::Transaction;
 
 use crate::config::Config;
-use crate::secrets::Sealer;
 
 /// What the model works in: one transaction and the settings it depends on.
 pub struct Store<'a> {
     pub tx: &'a Transaction<'a>,
     pub config: &'a Config,
-    pub sealer: &'a Sealer,
 }
 
 /// Why the model refused or failed. The API maps each to a status.
@@ -68,5 +77,3 @@ impl From<rusqlite::Error> for Error {
         Error::Internal(format!("database: {e}"))
     }
 }
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,7 +9,8 @@ use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
 use super::{argv, Check, Output};
-use crate::api::{node, ApiError, Ctx};
+use crate::api::{ApiError, Ctx};
+use crate::cmdb::node;
 
 pub fn generate(ctx: &Ctx) -> Result<(Vec<Output>, Vec<Check>), ApiError> {
     let cfg = &ctx.app.config;

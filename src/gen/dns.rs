@@ -11,8 +11,8 @@ use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 
 use super::{argv, Check, Output};
-use crate::api::network::{DEVICE, DEVICE_JOINS};
 use crate::api::{ApiError, Ctx};
+use crate::cmdb::network::{DEVICE, DEVICE_JOINS};
 
 struct Zone {
     /// `(name, type, value)`, in insertion order; the first owner of a name wins.

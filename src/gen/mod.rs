@@ -202,7 +202,10 @@ fn regenerate(
         body: Vec::new(),
     };
     let ctx = Ctx {
-        tx: &tx,
+        store: crate::cmdb::Store {
+            tx: &tx,
+            config: &app.config,
+        },
         app,
         req: &req,
         token: None,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::group::UNMANAGED_BMC_USERS;
 use super::resource::{aliased, field, set_defaults, Columns, Field, Hooks, Kind, Resource};
-use super::{ApiError, Ctx};
+use super::{Error, Store};
 
 pub static BMCSETUP: Resource = Resource {
     kind: "bmcsetup",
@@ -38,17 +38,18 @@ struct BmcHooks;
 impl Hooks for BmcHooks {
     fn before_write(
         &self,
-        _ctx: &Ctx,
+        _store: &Store,
+        _name: &str,
         id: Option<i64>,
         _obj: &Map<String, Value>,
         cols: &mut Columns,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         if id.is_some() {
             return Ok(());
         }
         // Upstream's defaults; the password is random rather than a known one.
         let password =
-            crate::util::random_hex(8).map_err(|e| ApiError::Internal(format!("random: {e}")))?;
+            crate::util::random_hex(8).map_err(|e| Error::Internal(format!("random: {e}")))?;
         set_defaults(
             FIELDS,
             cols,

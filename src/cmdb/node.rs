@@ -8,14 +8,14 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 use super::group::{self, set_osimagetag, with_provisioning_fields, Layers};
+use super::inherit::{resolve, Fallback, Rule};
 use super::interface::{apply_node_entries, clone_node_ifaces, node_interfaces_select, regroup};
-use crate::cmdb::json::{ObjectWriter, Objects};
+use super::ipam::Allocator;
+use super::json::{ObjectWriter, Objects};
 use super::resource::{
     fetch_select, field, to_json, Columns, Field, Hooks, Kind, Resource, Row, Select,
 };
-use super::{ApiError, Ctx};
-use crate::cmdb::inherit::{resolve, Fallback, Rule};
-use crate::cmdb::ipam::Allocator;
+use super::{Error, Store};
 
 pub static NODE: Resource = Resource {
     kind: "node",
@@ -185,28 +185,30 @@ fn group_of(cols: &Columns) -> Option<&Sql> {
 impl Hooks for NodeHooks {
     fn before_write(
         &self,
-        ctx: &Ctx,
+        store: &Store,
+        _name: &str,
         id: Option<i64>,
         _obj: &Map<String, Value>,
         cols: &mut Columns,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         match (id, group_of(cols)) {
             (None, None | Some(Sql::Null)) => {
-                Err(ApiError::bad("group is required for a new node"))
+                Err(Error::invalid("group is required for a new node"))
             }
             (None, _) => {
                 super::resource::set_defaults(FIELDS, cols, [("service", Sql::Integer(0))]);
                 Ok(())
             }
-            (Some(_), Some(Sql::Null)) => Err(ApiError::bad(
+            (Some(_), Some(Sql::Null)) => Err(Error::invalid(
                 "group cannot be cleared: every node belongs to a group",
             )),
             (Some(id), Some(Sql::Integer(new))) => {
                 let old: i64 =
-                    ctx.tx
+                    store
+                        .tx
                         .query_row("SELECT groupid FROM node WHERE id = ?1", [id], |r| r.get(0))?;
                 if old != *new {
-                    regroup(ctx.tx, &mut Allocator::default(), id, Some(old), *new)?;
+                    regroup(store.tx, &mut Allocator::default(), id, Some(old), *new)?;
                 }
                 Ok(())
             }
@@ -216,49 +218,51 @@ impl Hooks for NodeHooks {
 
     fn after_write(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         id: i64,
         obj: &Map<String, Value>,
         created: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let mut alloc = Allocator::default();
         if created {
             let group: i64 =
-                ctx.tx
+                store
+                    .tx
                     .query_row("SELECT groupid FROM node WHERE id = ?1", [id], |r| r.get(0))?;
-            regroup(ctx.tx, &mut alloc, id, None, group)?;
+            regroup(store.tx, &mut alloc, id, None, group)?;
         }
         if let Some(entries) = obj.get("interfaces") {
-            apply_node_entries(ctx.tx, &mut alloc, id, entries)?;
+            apply_node_entries(store.tx, &mut alloc, id, entries)?;
         }
-        set_osimagetag(ctx, "node", id, obj)
+        set_osimagetag(store, "node", id, obj)
     }
 
     fn after_clone(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         src: i64,
         dst: i64,
         obj: &Map<String, Value>,
-    ) -> Result<(), ApiError> {
-        ctx.tx
+    ) -> Result<(), Error> {
+        store
+            .tx
             .execute("UPDATE node SET status = NULL WHERE id = ?1", [dst])?;
         let mut alloc = Allocator::default();
-        clone_node_ifaces(ctx.tx, &mut alloc, src, dst)?;
+        clone_node_ifaces(store.tx, &mut alloc, src, dst)?;
         if let Some(entries) = obj.get("interfaces") {
-            apply_node_entries(ctx.tx, &mut alloc, dst, entries)?;
+            apply_node_entries(store.tx, &mut alloc, dst, entries)?;
         }
-        set_osimagetag(ctx, "node", dst, obj)
+        set_osimagetag(store, "node", dst, obj)
     }
 
     fn render(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         res: &Resource,
         id: Option<i64>,
         out: &mut Objects,
-    ) -> Result<(), ApiError> {
-        render_nodes(ctx, res, id, &mut |name, write| {
+    ) -> Result<(), Error> {
+        render_nodes(store, res, id, &mut |name, write| {
             out.push_with(name, |w| write(w))
         })
     }
@@ -272,23 +276,24 @@ type WriteNode<'a> = dyn FnMut(&mut ObjectWriter) + 'a;
 
 /// Renders one node or all of them, handing each (name, writer) to `sink`.
 fn render_nodes(
-    ctx: &Ctx,
+    store: &Store,
     res: &Resource,
     id: Option<i64>,
     sink: &mut dyn FnMut(&str, &mut WriteNode),
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     // One node needs only its own group.
     let group_id: Option<i64> = match id {
         Some(id) => Some(
-            ctx.tx
+            store
+                .tx
                 .prepare_cached("SELECT groupid FROM node WHERE id = ?1")?
                 .query_row([id], |r| r.get(0))?,
         ),
         None => None,
     };
-    let groups = group::render_map(ctx, &group::GROUP, group_id)?;
-    let view = View::new(res, Layers::load(ctx)?, &groups);
-    let tags = tag_names(ctx, id)?;
+    let groups = group::render_map(store, &group::GROUP, group_id)?;
+    let view = View::new(res, Layers::load(store)?, &groups);
+    let tags = tag_names(store, id)?;
     // All nodes are read a page at a time, so that memory stays flat however
     // large the cluster.
     let mut after = String::new();
@@ -297,8 +302,8 @@ fn render_nodes(
             Some(id) => Select::One(id),
             None => Select::After(&after, NODES_PAGE),
         };
-        let rows = fetch_select(ctx.tx, res, select)?;
-        let mut ifaces = node_interfaces_select(ctx.tx, select)?;
+        let rows = fetch_select(store.tx, res, select)?;
+        let mut ifaces = node_interfaces_select(store.tx, select)?;
         for row in &rows {
             let mut interfaces = Some(ifaces.remove(&row.id).unwrap_or_default());
             sink(&row.name, &mut |w| {
@@ -322,11 +327,11 @@ fn render_nodes(
 /// Calls `f` with every node as the API shows it, one at a time, so that a
 /// pass over thousands of nodes never holds them all in memory as values.
 pub fn for_each_node(
-    ctx: &Ctx,
+    store: &Store,
     f: &mut dyn FnMut(&str, &Map<String, Value>),
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let mut failed = None;
-    render_nodes(ctx, &NODE, None, &mut |name, write| {
+    render_nodes(store, &NODE, None, &mut |name, write| {
         let mut one = Objects::new("node", 4096);
         one.push_with(name, |w| write(w));
         match serde_json::from_slice::<Value>(&one.finish()) {
@@ -339,7 +344,7 @@ pub fn for_each_node(
         }
     })?;
     match failed {
-        Some(e) => Err(ApiError::Internal(format!("node render: {e}"))),
+        Some(e) => Err(Error::Internal(format!("node render: {e}"))),
         None => Ok(()),
     }
 }
@@ -359,9 +364,9 @@ fn group_own_values(group: &Value) -> Map<String, Value> {
         .collect()
 }
 
-fn tag_names(ctx: &Ctx, id: Option<i64>) -> Result<HashMap<i64, String>, ApiError> {
+fn tag_names(store: &Store, id: Option<i64>) -> Result<HashMap<i64, String>, Error> {
     let filter = if id.is_some() { "AND n.id = ?1" } else { "" };
-    let mut stmt = ctx.tx.prepare_cached(&format!(
+    let mut stmt = store.tx.prepare_cached(&format!(
         "SELECT n.id, t.name FROM node n JOIN osimagetag t ON t.id = n.osimagetagid WHERE 1 {filter}"
     ))?;
     let map = |r: &rusqlite::Row| Ok((r.get(0)?, r.get(1)?));
@@ -471,15 +476,15 @@ impl<'a> View<'a> {
 
 /// One node as the API shows it, for callers that need its resolved values
 /// (boot scripts, install templates).
-pub fn render_node(ctx: &Ctx, id: i64) -> Result<Map<String, Value>, ApiError> {
+pub fn render_node(store: &Store, id: i64) -> Result<Map<String, Value>, Error> {
     let mut out = Objects::new("node", 4096);
-    NODE.hooks.render(ctx, &NODE, Some(id), &mut out)?;
+    NODE.hooks.render(store, &NODE, Some(id), &mut out)?;
     let doc: Value = serde_json::from_slice(&out.finish())
-        .map_err(|e| ApiError::Internal(format!("node render: {e}")))?;
+        .map_err(|e| Error::Internal(format!("node render: {e}")))?;
     doc["config"]["node"]
         .as_object()
         .and_then(|nodes| nodes.values().next())
         .and_then(Value::as_object)
         .cloned()
-        .ok_or_else(|| ApiError::not_found("node not found"))
+        .ok_or_else(|| Error::not_found("node not found"))
 }

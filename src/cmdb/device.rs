@@ -12,13 +12,13 @@ use ipnet::Ipv4Net;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
-use crate::cmdb::json::Objects;
+use super::ipam::{ipv4_num, Pool};
+use super::json::Objects;
 use super::network::{DEVICE, DEVICE_JOINS};
 use super::resource::{
     aliased, fetch_rows, field, lookup_id, row_json, set_defaults, unique, Hooks, Kind, Resource,
 };
-use super::{ApiError, Ctx};
-use crate::cmdb::ipam::{ipv4_num, Pool};
+use super::{Error, Store};
 
 pub static SWITCH: Resource = Resource {
     kind: "switch",
@@ -81,11 +81,7 @@ fn blank(v: Option<&Value>) -> bool {
 }
 
 impl DeviceHooks {
-    fn current(
-        &self,
-        tx: &Transaction,
-        id: i64,
-    ) -> Result<Option<(i64, Option<String>)>, ApiError> {
+    fn current(&self, tx: &Transaction, id: i64) -> Result<Option<(i64, Option<String>)>, Error> {
         Ok(tx
             .prepare_cached(&format!(
                 "SELECT networkid, ipaddress FROM ipaddress WHERE {} = ?1",
@@ -102,7 +98,7 @@ impl DeviceHooks {
         id: i64,
         net: i64,
         ip: Option<Ipv4Addr>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let (net_name, cidr): (String, String) = tx.query_row(
             "SELECT name, network FROM network WHERE id = ?1",
             [net],
@@ -110,13 +106,13 @@ impl DeviceHooks {
         )?;
         let v4: Ipv4Net = cidr
             .parse()
-            .map_err(|_| ApiError::bad(format!("network '{net_name}' has no IPv4 range")))?;
+            .map_err(|_| Error::invalid(format!("network '{net_name}' has no IPv4 range")))?;
         let ip = match ip {
             Some(ip) => {
                 if !v4.contains(&ip)
                     || (v4.prefix_len() < 31 && (ip == v4.network() || ip == v4.broadcast()))
                 {
-                    return Err(ApiError::bad(format!(
+                    return Err(Error::invalid(format!(
                         "ipaddress {ip} is not a host address of network '{net_name}' ({v4})"
                     )));
                 }
@@ -128,7 +124,7 @@ impl DeviceHooks {
                     .query_row(params![ip.to_string(), id], |r| r.get(0))
                     .optional()?;
                 if let Some(holder) = holder {
-                    return Err(ApiError::bad(format!(
+                    return Err(Error::invalid(format!(
                         "ipaddress {ip} is already in use by {holder}"
                     )));
                 }
@@ -137,13 +133,13 @@ impl DeviceHooks {
             None => match self.current(tx, id)? {
                 Some((cur_net, Some(cur))) if cur_net == net => cur
                     .parse()
-                    .map_err(|_| ApiError::Internal("bad stored address".into()))?,
+                    .map_err(|_| Error::Internal("bad stored address".into()))?,
                 _ => {
                     let mut pool = Pool::load(tx, net)?.ok_or_else(|| {
-                        ApiError::bad(format!("network '{net_name}' has no IPv4 range"))
+                        Error::invalid(format!("network '{net_name}' has no IPv4 range"))
                     })?;
                     pool.next().ok_or_else(|| {
-                        ApiError::bad(format!("network '{net_name}' has no free address left"))
+                        Error::invalid(format!("network '{net_name}' has no free address left"))
                     })?
                 }
             },
@@ -164,12 +160,12 @@ impl DeviceHooks {
     }
 }
 
-fn parse_v4(v: &Value) -> Result<Ipv4Addr, ApiError> {
+fn parse_v4(v: &Value) -> Result<Ipv4Addr, Error> {
     let s = v
         .as_str()
-        .ok_or_else(|| ApiError::bad("ipaddress must be a string"))?;
+        .ok_or_else(|| Error::invalid("ipaddress must be a string"))?;
     s.parse().map_err(|_| {
-        ApiError::bad(format!(
+        Error::invalid(format!(
             "invalid ipaddress '{s}': an IPv4 address is expected"
         ))
     })
@@ -178,11 +174,12 @@ fn parse_v4(v: &Value) -> Result<Ipv4Addr, ApiError> {
 impl Hooks for DeviceHooks {
     fn before_write(
         &self,
-        _ctx: &Ctx,
+        _store: &Store,
+        _name: &str,
         id: Option<i64>,
         _obj: &Map<String, Value>,
         cols: &mut super::resource::Columns,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         if id.is_none() {
             let defaults = self
                 .defaults
@@ -195,12 +192,12 @@ impl Hooks for DeviceHooks {
 
     fn after_write(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         id: i64,
         obj: &Map<String, Value>,
         _created: bool,
-    ) -> Result<(), ApiError> {
-        let tx = ctx.tx;
+    ) -> Result<(), Error> {
+        let tx = store.tx;
         let (net, ip) = (obj.get("network"), obj.get("ipaddress"));
         if blank(ip) || blank(net) {
             tx.execute(
@@ -210,18 +207,18 @@ impl Hooks for DeviceHooks {
             return Ok(());
         }
         let ip = ip.map(parse_v4).transpose()?;
-        let net = match net {
-            Some(v) => {
-                let name = v
-                    .as_str()
-                    .ok_or_else(|| ApiError::bad("network must be a string"))?;
-                Some(
-                    lookup_id(tx, "network", name)?
-                        .ok_or_else(|| ApiError::bad(format!("network '{name}' does not exist")))?,
-                )
-            }
-            None => None,
-        };
+        let net =
+            match net {
+                Some(v) => {
+                    let name = v
+                        .as_str()
+                        .ok_or_else(|| Error::invalid("network must be a string"))?;
+                    Some(lookup_id(tx, "network", name)?.ok_or_else(|| {
+                        Error::invalid(format!("network '{name}' does not exist"))
+                    })?)
+                }
+                None => None,
+            };
         match (net, ip) {
             (Some(net), ip) => self.place(tx, id, net, ip),
             (None, Some(ip)) => {
@@ -235,10 +232,10 @@ impl Hooks for DeviceHooks {
                         if cidr.parse::<Ipv4Net>().is_ok_and(|n| n.contains(&ip)) {
                             cur
                         } else {
-                            crate::cmdb::ipam::network_containing(tx, ip)?
+                            super::ipam::network_containing(tx, ip)?
                         }
                     }
-                    None => crate::cmdb::ipam::network_containing(tx, ip)?,
+                    None => super::ipam::network_containing(tx, ip)?,
                 };
                 self.place(tx, id, net, Some(ip))
             }
@@ -248,36 +245,36 @@ impl Hooks for DeviceHooks {
 
     fn after_clone(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         src: i64,
         dst: i64,
         obj: &Map<String, Value>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         // The copy goes in the same network at the next free address.
         if !obj.contains_key("network") && !obj.contains_key("ipaddress") {
-            if let Some((net, _)) = self.current(ctx.tx, src)? {
-                self.place(ctx.tx, dst, net, None)?;
+            if let Some((net, _)) = self.current(store.tx, src)? {
+                self.place(store.tx, dst, net, None)?;
             }
             return Ok(());
         }
-        self.after_write(ctx, dst, obj, true)
+        self.after_write(store, dst, obj, true)
     }
 
     fn render(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         res: &Resource,
         id: Option<i64>,
         out: &mut Objects,
-    ) -> Result<(), ApiError> {
-        let mut stmt = ctx.tx.prepare_cached(&format!(
+    ) -> Result<(), Error> {
+        let mut stmt = store.tx.prepare_cached(&format!(
             "SELECT a.{}, n.name, a.ipaddress FROM ipaddress a JOIN network n ON n.id = a.networkid WHERE a.{} IS NOT NULL",
             self.owner, self.owner
         ))?;
         let addresses: std::collections::HashMap<i64, (String, Option<String>)> = stmt
             .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
             .collect::<Result<_, _>>()?;
-        for row in fetch_rows(ctx.tx, res, id)? {
+        for row in fetch_rows(store.tx, res, id)? {
             let mut obj = row_json(res, &row);
             let (net, ip) = addresses.get(&row.id).cloned().unwrap_or_default();
             obj.insert(

@@ -5,12 +5,12 @@ use rusqlite::types::Value as Sql;
 use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 
+use super::inherit::{merge, Fallback, Rule};
 use super::interface::{apply_group_entries, group_interfaces_json};
-use crate::cmdb::json::Objects;
+use super::ipam::Allocator;
+use super::json::Objects;
 use super::resource::{fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource};
-use super::{cluster, ApiError, Ctx};
-use crate::cmdb::inherit::{merge, Fallback, Rule};
-use crate::cmdb::ipam::Allocator;
+use super::{cluster, Error, Store};
 
 pub static GROUP: Resource = Resource {
     kind: "group",
@@ -44,9 +44,9 @@ macro_rules! with_provisioning_fields {
             field("partscript", Kind::Script),
             field("postscript", Kind::Script),
             field("provision_interface", Kind::Text),
-            field("provision_method", Kind::Choice($crate::api::group::PROVISION_METHODS)),
-            field("provision_fallback", Kind::Choice($crate::api::group::PROVISION_METHODS)),
-            field("unmanaged_bmc_users", Kind::Choice($crate::api::group::UNMANAGED_BMC_USERS)),
+            field("provision_method", Kind::Choice($crate::cmdb::group::PROVISION_METHODS)),
+            field("provision_fallback", Kind::Choice($crate::cmdb::group::PROVISION_METHODS)),
+            field("unmanaged_bmc_users", Kind::Choice($crate::cmdb::group::UNMANAGED_BMC_USERS)),
             $($after,)*
         ]
     };
@@ -151,15 +151,16 @@ fn find_field(name: &str) -> Option<&'static Field> {
 impl Hooks for GroupHooks {
     fn before_write(
         &self,
-        ctx: &Ctx,
+        store: &Store,
+        _name: &str,
         id: Option<i64>,
         obj: &Map<String, Value>,
         cols: &mut Columns,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         // The spec's group examples say `bmcsetup: true` for `setupbmc`.
         if let (Some(v), Some(f)) = (obj.get("bmcsetup"), find_field("setupbmc")) {
             if !obj.contains_key("setupbmc") {
-                cols.push((f, super::resource::to_sql(ctx.tx, f, v)?));
+                cols.push((f, super::resource::to_sql(store.tx, f, v)?));
             }
         }
         if id.is_none() {
@@ -180,18 +181,18 @@ impl Hooks for GroupHooks {
 
     fn after_write(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         id: i64,
         obj: &Map<String, Value>,
         created: bool,
-    ) -> Result<(), ApiError> {
-        set_osimagetag(ctx, "group", id, obj)?;
+    ) -> Result<(), Error> {
+        set_osimagetag(store, "group", id, obj)?;
         let mut alloc = Allocator::default();
         match obj.get("interfaces") {
-            Some(entries) => apply_group_entries(ctx.tx, &mut alloc, id, entries)?,
+            Some(entries) => apply_group_entries(store.tx, &mut alloc, id, entries)?,
             None if created => {
                 // A new group boots from the controller's network unless told otherwise.
-                let net: Option<String> = ctx
+                let net: Option<String> = store
                     .tx
                     .query_row(
                         "SELECT n.name FROM controller c JOIN ipaddress a ON a.controllerid = c.id
@@ -202,7 +203,7 @@ impl Hooks for GroupHooks {
                     .optional()?;
                 if let Some(net) = net {
                     let entries = serde_json::json!([{ "interface": "BOOTIF", "network": net }]);
-                    apply_group_entries(ctx.tx, &mut alloc, id, &entries)?;
+                    apply_group_entries(store.tx, &mut alloc, id, &entries)?;
                 }
             }
             None => {}
@@ -212,28 +213,28 @@ impl Hooks for GroupHooks {
 
     fn after_clone(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         src: i64,
         dst: i64,
         obj: &Map<String, Value>,
-    ) -> Result<(), ApiError> {
-        ctx.tx.execute(
+    ) -> Result<(), Error> {
+        store.tx.execute(
             "INSERT INTO groupinterface (groupid, interface, networkid, mtu, vlanid, vlan_parent, bond_mode, bond_slaves, dhcp, options)
              SELECT ?2, interface, networkid, mtu, vlanid, vlan_parent, bond_mode, bond_slaves, dhcp, options
              FROM groupinterface WHERE groupid = ?1",
             [src, dst],
         )?;
-        self.after_write(ctx, dst, obj, false)
+        self.after_write(store, dst, obj, false)
     }
 
     fn render(
         &self,
-        ctx: &Ctx,
+        store: &Store,
         res: &Resource,
         id: Option<i64>,
         out: &mut Objects,
-    ) -> Result<(), ApiError> {
-        for (name, obj) in render_map(ctx, res, id)? {
+    ) -> Result<(), Error> {
+        for (name, obj) in render_map(store, res, id)? {
             if let Value::Object(obj) = obj {
                 out.push(&name, &obj);
             }
@@ -244,17 +245,20 @@ impl Hooks for GroupHooks {
 
 /// Groups as JSON objects, with inherited values and their sources.
 pub fn render_map(
-    ctx: &Ctx,
+    store: &Store,
     res: &Resource,
     id: Option<i64>,
-) -> Result<Map<String, Value>, ApiError> {
+) -> Result<Map<String, Value>, Error> {
     {
-        let layers = Layers::load(ctx)?;
-        let mut ifaces = group_interfaces_json(ctx.tx, id)?;
+        let layers = Layers::load(store)?;
+        let mut ifaces = group_interfaces_json(store.tx, id)?;
         let mut out = Map::new();
-        for row in fetch_rows(ctx.tx, res, id)? {
+        for row in fetch_rows(store.tx, res, id)? {
             let mut obj = row_json(res, &row);
-            obj.insert("osimagetag".into(), layers.tag_name(ctx, "group", row.id)?);
+            obj.insert(
+                "osimagetag".into(),
+                layers.tag_name(store, "group", row.id)?,
+            );
             let osimage = obj
                 .get("osimage")
                 .and_then(Value::as_str)
@@ -291,10 +295,10 @@ pub struct Layers {
 }
 
 impl Layers {
-    pub fn load(ctx: &Ctx) -> Result<Layers, ApiError> {
-        let cluster = cluster::inheritable(ctx.tx)?;
+    pub fn load(store: &Store) -> Result<Layers, Error> {
+        let cluster = cluster::inheritable(store.tx)?;
         let mut osimage = std::collections::HashMap::new();
-        let mut stmt = ctx
+        let mut stmt = store
             .tx
             .prepare_cached("SELECT name, kerneloptions FROM osimage")?;
         for row in stmt.query_map([], |r| {
@@ -309,7 +313,7 @@ impl Layers {
             osimage.insert(name, m);
         }
         let mut bmcsetup = std::collections::HashMap::new();
-        let mut stmt = ctx
+        let mut stmt = store
             .tx
             .prepare_cached("SELECT name, unmanaged_bmc_users FROM bmcsetup")?;
         for row in stmt.query_map([], |r| {
@@ -331,8 +335,8 @@ impl Layers {
     }
 
     /// The OS image tag name set on a group or node row, or null.
-    pub fn tag_name(&self, ctx: &Ctx, table: &str, id: i64) -> Result<Value, ApiError> {
-        let name: Option<String> = ctx
+    pub fn tag_name(&self, store: &Store, table: &str, id: i64) -> Result<Value, Error> {
+        let name: Option<String> = store
             .tx
             .prepare_cached(&format!(
                 "SELECT t.name FROM \"{table}\" o JOIN osimagetag t ON t.id = o.osimagetagid WHERE o.id = ?1"
@@ -346,15 +350,15 @@ impl Layers {
 /// Sets `osimagetag` on a group or node: a tag of its (effective) OS image, or
 /// `default`/null for none.
 pub fn set_osimagetag(
-    ctx: &Ctx,
+    store: &Store,
     table: &str,
     id: i64,
     obj: &Map<String, Value>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let Some(v) = obj.get("osimagetag") else {
         // A new OS image makes the old image's tag meaningless.
         if obj.contains_key("osimage") {
-            ctx.tx.execute(
+            store.tx.execute(
                 &format!("UPDATE \"{table}\" SET osimagetagid = NULL WHERE id = ?1"),
                 [id],
             )?;
@@ -371,18 +375,18 @@ pub fn set_osimagetag(
             } else {
                 "SELECT t.id FROM \"group\" g JOIN osimagetag t ON t.osimageid = g.osimageid WHERE g.id = ?1 AND t.name = ?2"
             };
-            let found: Option<i64> = ctx
+            let found: Option<i64> = store
                 .tx
                 .query_row(sql, rusqlite::params![id, tag], |r| r.get(0))
                 .optional()?;
             Some(found.ok_or_else(|| {
-                ApiError::bad(format!(
+                Error::invalid(format!(
                     "osimagetag '{tag}' is not a tag of this {table}'s osimage"
                 ))
             })?)
         }
     };
-    ctx.tx.execute(
+    store.tx.execute(
         &format!("UPDATE \"{table}\" SET osimagetagid = ?2 WHERE id = ?1"),
         rusqlite::params![id, tag_id],
     )?;

@@ -1,0 +1,83 @@
+//! The cluster: one row of settings, plus the controllers shown beside them.
+//! Only the settings change through the API; controller entries are read-only.
+
+use serde_json::{json, Map, Value};
+
+use super::group::PROVISION_METHODS;
+use super::resource::{fetch_rows, field, row_json, Field, Kind, Plain, Resource};
+use super::{Error, Store};
+use crate::config::Config;
+
+/// Described like the name-keyed resources so that validation and SQL are shared;
+/// it is not routed through the generic verbs.
+pub static CLUSTER: Resource = Resource {
+    kind: "cluster",
+    table: "cluster",
+    label: "Cluster",
+    rename: &[],
+    fields: FIELDS,
+    extra: &[],
+    member: None,
+    users: None,
+    hooks: &Plain,
+};
+
+pub static FIELDS: &[Field] = &[
+    field("user", Kind::Text),
+    field("domain_search", Kind::Text),
+    field("nameserver_ip", Kind::IpList),
+    field("forwardserver_ip", Kind::IpList),
+    field("ntp_server", Kind::IpList),
+    field("technical_contacts", Kind::Text),
+    field("provision_method", Kind::Choice(PROVISION_METHODS)),
+    field("provision_fallback", Kind::Choice(PROVISION_METHODS)),
+    field("debug", Kind::Bool),
+    field("security", Kind::Bool),
+    field("packing_bootpause", Kind::Bool),
+    field("createnode_ondemand", Kind::Bool),
+    field("createnode_macashost", Kind::Bool),
+    field("nextnode_discover", Kind::Bool),
+    field("bind_legacy", Kind::Bool),
+    field("dnssec_enable", Kind::Bool),
+    field("dnssec_validation", Kind::Bool),
+];
+
+/// The cluster values groups and nodes inherit.
+pub fn inheritable(tx: &rusqlite::Transaction) -> Result<Map<String, Value>, Error> {
+    Ok(fetch_rows(tx, &CLUSTER, Some(1))?
+        .first()
+        .map(|row| row_json(&CLUSTER, row))
+        .unwrap_or_default())
+}
+
+pub fn controllers(store: &Store) -> Result<Vec<(String, Value)>, Error> {
+    let mut stmt = store.tx.prepare_cached(
+        "SELECT c.name, c.beacon, c.status, c.vendor, c.serverport, a.ipaddress, n.name
+         FROM controller c LEFT JOIN ipaddress a ON a.controllerid = c.id LEFT JOIN network n ON n.id = a.networkid
+         ORDER BY c.beacon DESC, c.name",
+    )?;
+    let cfg: &Config = store.config;
+    let config_path = cfg.data_dir.join("luna.ini").to_string_lossy().into_owned();
+    let rows = stmt.query_map([], |r| {
+        let name: String = r.get(0)?;
+        let beacon: bool = r.get::<_, i64>(1)? != 0;
+        let entry = json!({
+            "hostname": name,
+            "status": r.get::<_, Option<String>>(2)?,
+            "vendor": r.get::<_, Option<String>>(3)?,
+            "serverport": r.get::<_, Option<i64>>(4)?,
+            "ipaddress": r.get::<_, Option<String>>(5)?,
+            "network": r.get::<_, Option<String>>(6)?,
+            "luna_config": config_path,
+        });
+        Ok((
+            if beacon {
+                "controller".to_string()
+            } else {
+                name
+            },
+            entry,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
