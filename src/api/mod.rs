@@ -74,6 +74,24 @@ impl Worker {
     }
 }
 
+impl crate::gen::Daemon for App {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn templates(&self) -> &crate::templates::Shared {
+        &self.templates
+    }
+    fn port(&self) -> u16 {
+        self.bound.port()
+    }
+    fn write_lock(&self) -> &std::sync::Mutex<()> {
+        &self.write_lock
+    }
+    fn regen(&self) -> &crate::gen::Regen {
+        &self.regen
+    }
+}
+
 impl crate::http::Handler for Worker {
     fn handle(&mut self, req: &Incoming) -> Outgoing {
         dispatch(self, req)

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Transaction};
 use serde_json::json;
 
 use super::{ApiError, Ctx, Reply};
@@ -44,17 +43,6 @@ pub fn request_id() -> Result<String, ApiError> {
 }
 
 /// Records one status message of a request.
-pub fn add_status(
-    tx: &Transaction,
-    request_id: &str,
-    status: u16,
-    message: &str,
-) -> Result<(), ApiError> {
-    tx.prepare_cached("INSERT INTO status (request_id, status, message) VALUES (?1, ?2, ?3)")?
-        .execute(params![request_id, status, message])?;
-    Ok(())
-}
-
 /// `GET /service/{name}/reload`
 pub fn reload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
@@ -76,7 +64,7 @@ pub fn reload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     if let Some(service) = service {
         // Regenerated, validated and reloaded by the background job, which adds
         // its outcome to this request's messages.
-        add_status(
+        crate::cmdb::status::add(
             ctx.tx,
             &id,
             200,
@@ -88,12 +76,12 @@ pub fn reload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
             json!({ "message": format!("{name} reload queued"), "request_id": id }),
         ));
     }
-    add_status(ctx.tx, &id, 200, "reloading luna2 templates")?;
+    crate::cmdb::status::add(ctx.tx, &id, 200, "reloading luna2 templates")?;
     match ctx.app.templates.reload() {
-        Ok(()) => add_status(ctx.tx, &id, 200, "luna2 templates reloaded")?,
+        Ok(()) => crate::cmdb::status::add(ctx.tx, &id, 200, "luna2 templates reloaded")?,
         Err(e) => {
             // Keep the failure on record; the old templates stay in use.
-            add_status(
+            crate::cmdb::status::add(
                 ctx.tx,
                 &id,
                 500,

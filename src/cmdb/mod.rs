@@ -20,6 +20,7 @@ pub mod node;
 pub mod osimage;
 pub mod rack;
 pub mod resource;
+pub mod status;
 
 use std::fmt;
 

@@ -8,19 +8,14 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
-use super::{argv, Check, Output};
-use crate::api::{ApiError, Ctx};
-use crate::cmdb::node;
+use super::{argv, Check, Daemon, Output};
+use crate::cmdb::{node, Error, Store};
 
-pub fn generate(ctx: &Ctx) -> Result<(Vec<Output>, Vec<Check>), ApiError> {
-    let cfg = &ctx.app.config;
-    let data = context(ctx)?;
-    let content = ctx
-        .app
-        .templates
-        .get()
-        .render("templ_dhcpd.cfg", data)
-        .map_err(ApiError::Template)?;
+/// Errors are messages for the log and `/monitor/service/dhcp`.
+pub fn generate(store: &Store, app: &dyn Daemon) -> Result<(Vec<Output>, Vec<Check>), String> {
+    let cfg = store.config;
+    let data = context(store, app.port()).map_err(|e| e.to_string())?;
+    let content = app.templates().get().render("templ_dhcpd.cfg", data)?;
     let mut checks = Vec::new();
     let test = argv(&cfg.dhcp_test);
     if !test.is_empty() {
@@ -53,8 +48,8 @@ fn host_name(parts: &[&str]) -> String {
         .join("-")
 }
 
-fn context(ctx: &Ctx) -> Result<Value, ApiError> {
-    let tx = ctx.tx;
+fn context(store: &Store, port: u16) -> Result<Value, Error> {
+    let tx = store.tx;
     let (controller, controller_net): (String, String) = tx
         .query_row(
             "SELECT a.ipaddress, n.name FROM controller c JOIN ipaddress a ON a.controllerid = c.id
@@ -62,13 +57,8 @@ fn context(ctx: &Ctx) -> Result<Value, ApiError> {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .map_err(|e| ApiError::Internal(format!("the controller has no address: {e}")))?;
-    let url = format!(
-        "{}://{}:{}",
-        ctx.app.config.api_protocol,
-        controller,
-        ctx.app.bound.port()
-    );
+        .map_err(|e| Error::Internal(format!("the controller has no address: {e}")))?;
+    let url = format!("{}://{}:{}", store.config.api_protocol, controller, port);
     let (nameservers, ntp): (Option<String>, Option<String>) = tx.query_row(
         "SELECT nameserver_ip, ntp_server FROM cluster WHERE id = 1",
         [],
@@ -109,7 +99,7 @@ fn context(ctx: &Ctx) -> Result<Value, ApiError> {
 
     // Nodes, with the same inheritance the API shows, one at a time.
     let mut hosts = Vec::new();
-    node::for_each_node(ctx, &mut |name, n| {
+    node::for_each_node(store, &mut |name, n| {
         let boot = match (
             n.get("netboot").and_then(Value::as_bool),
             n.get("bootmenu").and_then(Value::as_bool),

@@ -10,9 +10,10 @@ use std::net::Ipv4Addr;
 use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 
+use super::Daemon;
 use super::{argv, Check, Output};
-use crate::api::{ApiError, Ctx};
 use crate::cmdb::network::{DEVICE, DEVICE_JOINS};
+use crate::cmdb::{Error, Store};
 
 struct Zone {
     /// `(name, type, value)`, in insertion order; the first owner of a name wins.
@@ -28,9 +29,42 @@ impl Zone {
 }
 
 /// Renders every zone with SOA serial `serial` (see `next_serial`).
-pub fn generate(ctx: &Ctx, serial: u32) -> Result<(Vec<Output>, Vec<Check>), ApiError> {
-    let tx = ctx.tx;
-    let cfg = &ctx.app.config;
+/// Errors are messages for the log and `/monitor/service/dns`.
+pub fn generate(
+    store: &Store,
+    app: &dyn Daemon,
+    serial: u32,
+) -> Result<(Vec<Output>, Vec<Check>), String> {
+    zones(store, app, serial).map_err(|e| match e {
+        Failure::Model(e) => e.to_string(),
+        Failure::Template(m) => m,
+    })
+}
+
+enum Failure {
+    Model(Error),
+    Template(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Model(e)
+    }
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Failure {
+        Failure::Model(e.into())
+    }
+}
+
+fn zones(
+    store: &Store,
+    app: &dyn Daemon,
+    serial: u32,
+) -> Result<(Vec<Output>, Vec<Check>), Failure> {
+    let tx = store.tx;
+    let cfg = store.config;
     let (controller, controller_ip, controller_zone): (String, String, String) = tx
         .query_row(
             "SELECT c.name, a.ipaddress, n.name FROM controller c JOIN ipaddress a ON a.controllerid = c.id
@@ -38,7 +72,7 @@ pub fn generate(ctx: &Ctx, serial: u32) -> Result<(Vec<Output>, Vec<Check>), Api
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-        .map_err(|e| ApiError::Internal(format!("the controller has no address: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the controller has no address: {e}")))?;
 
     let mut forward: BTreeMap<String, Zone> = BTreeMap::new();
     let networks: Vec<(i64, String)> = tx
@@ -98,7 +132,7 @@ pub fn generate(ctx: &Ctx, serial: u32) -> Result<(Vec<Output>, Vec<Check>), Api
         }
     }
 
-    let templates = ctx.app.templates.get();
+    let templates = app.templates().get();
     let mut outputs = Vec::new();
     let mut checks = Vec::new();
     let mut listed = Vec::new();
@@ -121,7 +155,7 @@ pub fn generate(ctx: &Ctx, serial: u32) -> Result<(Vec<Output>, Vec<Check>), Api
                 "templ_dns_zone.cfg",
                 json!({ "zone": name, "ns": ns, "serial": serial, "records": records }),
             )
-            .map_err(ApiError::Template)?;
+            .map_err(Failure::Template)?;
         let path = cfg.dns_zone_directory.join(format!("{name}.luna.zone"));
         listed.push(json!({ "name": name, "file": path.display().to_string() }));
         let check = argv(&cfg.dns_checkzone);
@@ -138,7 +172,7 @@ pub fn generate(ctx: &Ctx, serial: u32) -> Result<(Vec<Output>, Vec<Check>), Api
     }
     let include = templates
         .render("templ_dns_zones_conf.cfg", json!({ "zones": listed }))
-        .map_err(ApiError::Template)?;
+        .map_err(Failure::Template)?;
     let checkconf = argv(&cfg.dns_checkconf);
     if !checkconf.is_empty() {
         let mut args = checkconf;
@@ -159,7 +193,7 @@ pub fn generate(ctx: &Ctx, serial: u32) -> Result<(Vec<Output>, Vec<Check>), Api
 /// The SOA serial: the current time in seconds, or one more than the last
 /// serial when that is larger, so that it grows on every regeneration. Stored
 /// in its own short write transaction.
-pub fn next_serial(tx: &rusqlite::Transaction) -> Result<u32, ApiError> {
+pub fn next_serial(tx: &rusqlite::Transaction) -> Result<u32, Error> {
     let last: Option<String> = tx
         .query_row(
             "SELECT value FROM setting WHERE key = 'dns_serial'",

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::api::{service::add_status, ApiError, App, Ctx};
+use crate::cmdb::Store;
 use crate::config::Config;
-use crate::http::{Incoming, Method};
+use crate::templates;
 
 /// Quiet time that ends a burst of changes.
 const QUIET: Duration = Duration::from_millis(300);
@@ -31,6 +31,19 @@ const DELAY_MAX: Duration = Duration::from_secs(3);
 /// Pending requests; beyond this, new requests are dropped, since a
 /// regeneration is already due and reads the database as it is then.
 const QUEUE_MAX: usize = 1024;
+
+/// What the generator needs of the running daemon (the API's `App` provides
+/// it). The generator reads the model through a `Store`; it never goes through
+/// the API.
+pub trait Daemon: Send + Sync + 'static {
+    fn config(&self) -> &Config;
+    fn templates(&self) -> &templates::Shared;
+    /// The port nodes reach the API on (boot URLs in dhcpd.conf).
+    fn port(&self) -> u16;
+    /// Held for every write transaction (see `api::dispatch`).
+    fn write_lock(&self) -> &Mutex<()>;
+    fn regen(&self) -> &Regen;
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
@@ -97,17 +110,17 @@ impl Regen {
 }
 
 /// Starts the regeneration job and queues a first run of each service.
-pub fn spawn(app: Arc<App>) -> Result<(), String> {
+pub fn spawn(app: Arc<dyn Daemon>) -> Result<(), String> {
     let rx = app
-        .regen
+        .regen()
         .rx
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take()
         .ok_or("regeneration job already started")?;
-    let mut db = crate::db::open(&app.config.database).map_err(|e| e.to_string())?;
-    app.regen.request(Service::Dhcp, None);
-    app.regen.request(Service::Dns, None);
+    let mut db = crate::db::open(&app.config().database).map_err(|e| e.to_string())?;
+    app.regen().request(Service::Dhcp, None);
+    app.regen().request(Service::Dns, None);
     std::thread::Builder::new()
         .name("regen".into())
         .spawn(move || {
@@ -130,7 +143,7 @@ pub fn spawn(app: Arc<App>) -> Result<(), String> {
                     }
                 }
                 for (service, ids) in pending {
-                    run(&app, &mut db, service, &ids);
+                    run(app.as_ref(), &mut db, service, &ids);
                 }
             }
         })
@@ -138,7 +151,7 @@ pub fn spawn(app: Arc<App>) -> Result<(), String> {
     Ok(())
 }
 
-fn run(app: &App, db: &mut rusqlite::Connection, service: Service, ids: &[String]) {
+fn run(app: &dyn Daemon, db: &mut rusqlite::Connection, service: Service, ids: &[String]) {
     let started = Instant::now();
     let result = regenerate(app, db, service);
     let ms = started.elapsed().as_millis();
@@ -146,18 +159,18 @@ fn run(app: &App, db: &mut rusqlite::Connection, service: Service, ids: &[String
         Ok(msg) => log::info!("{}: {msg} ({ms} ms)", service.name()),
         Err(e) => log::error!("{}: configuration not installed: {e}", service.name()),
     }
-    let _writing = app.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let _writing = app.write_lock().lock().unwrap_or_else(|e| e.into_inner());
     if let Ok(tx) = db.transaction() {
         for id in ids {
             let (status, msg) = match &result {
                 Ok(m) => (200, m.clone()),
                 Err(e) => (500, format!("configuration not installed: {e}")),
             };
-            let _ = add_status(&tx, id, status, &msg);
+            let _ = crate::cmdb::status::add(&tx, id, status, &msg);
         }
         let _ = tx.commit();
     }
-    app.regen
+    app.regen()
         .outcome
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -178,13 +191,13 @@ pub struct Check {
 }
 
 fn regenerate(
-    app: &App,
+    app: &dyn Daemon,
     db: &mut rusqlite::Connection,
     service: Service,
 ) -> Result<String, String> {
     let serial = match service {
         Service::Dns => {
-            let _writing = app.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _writing = app.write_lock().lock().unwrap_or_else(|e| e.into_inner());
             let tx = db.transaction().map_err(|e| e.to_string())?;
             let serial = dns::next_serial(&tx).map_err(|e| e.to_string())?;
             tx.commit().map_err(|e| e.to_string())?;
@@ -194,37 +207,21 @@ fn regenerate(
     };
     // A read transaction: one consistent snapshot, and no lock that writers wait on.
     let tx = db.transaction().map_err(|e| e.to_string())?;
-    let req = Incoming {
-        method: Method::Get,
-        path: String::new(),
-        headers: Vec::new(),
-        remote: None,
-        body: Vec::new(),
-    };
-    let ctx = Ctx {
-        store: crate::cmdb::Store {
+    let generated = {
+        let store = Store {
             tx: &tx,
-            config: &app.config,
-        },
-        app,
-        req: &req,
-        token: None,
-        params: Vec::new(),
-        body: None,
+            config: app.config(),
+        };
+        match service {
+            Service::Dhcp => dhcp::generate(&store, app),
+            Service::Dns => dns::generate(&store, app, serial),
+        }
     };
-    let generated = match service {
-        Service::Dhcp => dhcp::generate(&ctx),
-        Service::Dns => dns::generate(&ctx, serial),
-    };
-    drop(ctx);
     drop(tx);
     // The node listing behind a regeneration is large; give its memory back.
     crate::alloc::trim();
-    let (outputs, checks) = generated.map_err(|e| match e {
-        ApiError::Template(m) => m,
-        other => other.to_string(),
-    })?;
-    install(&app.config, service, &outputs, &checks)
+    let (outputs, checks) = generated?;
+    install(app.config(), service, &outputs, &checks)
 }
 
 /// Stages, validates, installs, reloads.
