@@ -48,7 +48,7 @@ fn run() -> Result<(), String> {
     let mut db = db::open(&cfg.database)
         .map_err(|e| format!("cannot open database {}: {e}", cfg.database.display()))?;
     db::migrate(&mut db).map_err(|e| format!("cannot migrate database: {e}"))?;
-    db::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory)
+    cmdb::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory)
         .map_err(|e| format!("cannot bootstrap database: {e}"))?;
     drop(db);
     let auth = api::auth::Keys::load(cfg.secret_key.as_deref(), &cfg.data_dir, cfg.token_expiry)

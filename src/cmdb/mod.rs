@@ -7,9 +7,11 @@
 //! and replication) calls the model directly.
 
 pub mod bmcsetup;
+pub mod bootstrap;
 pub mod cloud;
 pub mod cluster;
 pub mod device;
+pub mod dns;
 pub mod group;
 pub mod inherit;
 pub mod interface;

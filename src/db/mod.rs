@@ -1,11 +1,11 @@
-//! Storage: opening connections, applying the schema, first-start bootstrap.
+//! Storage: opening connections and applying the schema (the first-start
+//! bootstrap of the cluster is the model's: `cmdb::bootstrap`).
 //!
 //! The schema lives in `sql/NNN_*.sql`, embedded at build time and applied in
 //! order; `PRAGMA user_version` records how many have been applied. Every
 //! connection runs in WAL mode with foreign keys on and a busy timeout, so
 //! workers can each own one.
 
-pub mod bootstrap;
 
 use std::path::Path;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 
 use rusqlite::{params, Connection};
 
-use crate::cmdb::ipam::ipv4_num;
+use super::ipam::ipv4_num;
 
 pub const CONTROLLER_NAME: &str = "controller";
 pub const CONTROLLER_IP: &str = "10.141.255.254";
