@@ -61,7 +61,9 @@ pub fn upsert(store: &Store, name: &str, entries: &[Value]) -> Result<(), Error>
             .as_object()
             .ok_or_else(|| Error::invalid("each DNS entry must be an object"))?;
         if let Some(k) = obj.keys().find(|k| *k != "host" && *k != "ipaddress") {
-            return Err(Error::invalid(format!("unknown field '{k}' in a DNS entry")));
+            return Err(Error::invalid(format!(
+                "unknown field '{k}' in a DNS entry"
+            )));
         }
         let host = obj
             .get("host")
@@ -87,7 +89,8 @@ pub fn upsert(store: &Store, name: &str, entries: &[Value]) -> Result<(), Error>
                 "ipaddress {ip} of {host} is not inside network '{name}'"
             )));
         }
-        store.tx
+        store
+            .tx
             .prepare_cached(
                 "INSERT INTO dns (networkid, host, ipaddress) VALUES (?1, ?2, ?3)
                  ON CONFLICT(networkid, host) DO UPDATE SET ipaddress = excluded.ipaddress",
@@ -108,9 +111,8 @@ pub fn delete(store: &Store, name: &str, host: &str) -> Result<(), Error> {
             |r| r.get(0),
         )
         .optional()?;
-    let row = found.ok_or_else(|| {
-        Error::not_found(format!("network '{name}' has no DNS entry '{host}'"))
-    })?;
+    let row = found
+        .ok_or_else(|| Error::not_found(format!("network '{name}' has no DNS entry '{host}'")))?;
     store.tx.execute("DELETE FROM dns WHERE id = ?1", [row])?;
     Ok(())
 }

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::ipam::{ipv4_num, Allocator};
 use super::network::{DEVICE, DEVICE_JOINS};
 use super::resource::{self, field, to_json, to_sql, Field, Kind, Select};
-use super::{group, node, Error};
+use super::{group, node, Error, Store};
 
 const BOND_MODES: &[&str] = &[
     "balance-rr",
@@ -828,9 +828,77 @@ type IfaceLister = fn(&Transaction, Option<i64>) -> Result<HashMap<i64, Vec<Valu
 
 pub struct Owner {
     pub res: &'static resource::Resource,
-    pub list: IfaceLister,
-    pub table: &'static str,
-    pub owner_column: &'static str,
+    list: IfaceLister,
+    table: &'static str,
+    owner_column: &'static str,
+}
+
+/// An object's interfaces as the API shows them; only `only` when given
+/// (NotFound when it has no such interface).
+pub fn interfaces(
+    store: &Store,
+    owner: &Owner,
+    name: &str,
+    only: Option<&str>,
+) -> Result<Vec<Value>, Error> {
+    let id = resource::require_id(store.tx, owner.res, name)?;
+    let all = (owner.list)(store.tx, Some(id))?
+        .remove(&id)
+        .unwrap_or_default();
+    let Some(iface) = only else {
+        return Ok(all);
+    };
+    let found: Vec<Value> = all
+        .into_iter()
+        .filter(|v| v.get("interface").and_then(Value::as_str) == Some(iface))
+        .collect();
+    if found.is_empty() {
+        return Err(Error::not_found(format!(
+            "{} '{name}' has no interface '{iface}'",
+            owner.res.kind
+        )));
+    }
+    Ok(found)
+}
+
+/// Removes one interface; a group's goes from its member nodes too.
+pub fn remove_interface(
+    store: &Store,
+    owner: &Owner,
+    name: &str,
+    iface: &str,
+) -> Result<(), Error> {
+    let id = resource::require_id(store.tx, owner.res, name)?;
+    let removed = store.tx.execute(
+        &format!(
+            "DELETE FROM {} WHERE {} = ?1 AND interface = ?2",
+            owner.table, owner.owner_column
+        ),
+        rusqlite::params![id, iface],
+    )?;
+    if removed == 0 {
+        return Err(Error::not_found(format!(
+            "{} '{name}' has no interface '{iface}'",
+            owner.res.kind
+        )));
+    }
+    if owner.table == "groupinterface" {
+        store.tx.execute(
+            "DELETE FROM nodeinterface WHERE interface = ?2 AND nodeid IN (SELECT id FROM node WHERE groupid = ?1)",
+            rusqlite::params![id, iface],
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds or changes the interfaces in `entries` (a JSON list) of object `id`.
+pub fn set_interfaces(store: &Store, owner: &Owner, id: i64, entries: &Value) -> Result<(), Error> {
+    let mut alloc = Allocator::default();
+    if owner.table == "groupinterface" {
+        apply_group_entries(store.tx, &mut alloc, id, entries)
+    } else {
+        apply_node_entries(store.tx, &mut alloc, id, entries)
+    }
 }
 
 pub const NODE_OWNER: Owner = Owner {

@@ -6,7 +6,6 @@
 //! connection runs in WAL mode with foreign keys on and a busy timeout, so
 //! workers can each own one.
 
-
 use std::path::Path;
 use std::time::Duration;
 
