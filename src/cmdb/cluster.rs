@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::group::PROVISION_METHODS;
-use super::resource::{fetch_rows, field, row_json, Field, Kind, Plain, Resource};
+use super::resource::{self, fetch_rows, field, row_json, Field, Kind, Plain, Resource};
 use super::{Error, Store};
 use crate::config::Config;
 
@@ -80,4 +80,44 @@ pub fn controllers(store: &Store) -> Result<Vec<(String, Value)>, Error> {
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Changes cluster settings (`obj` as posted); controller entries are refused.
+pub fn update(store: &Store, obj: &Map<String, Value>) -> Result<(), Error> {
+    let controller_keys: Vec<String> = controllers(store)?
+        .into_iter()
+        .map(|(k, v)| {
+            let hostname = v
+                .get("hostname")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if k == "controller" {
+                hostname
+            } else {
+                k
+            }
+        })
+        .collect();
+    for (key, value) in obj {
+        if key == "controller" || controller_keys.contains(key) || value.is_object() {
+            return Err(Error::invalid(format!(
+                "controller '{key}' cannot be modified through /config/cluster"
+            )));
+        }
+        if key == "name" {
+            continue;
+        }
+        if !FIELDS.iter().any(|f| f.name == key) {
+            return Err(Error::invalid(format!("unknown field '{key}' for cluster")));
+        }
+    }
+    let cols = resource::convert_fields(store.tx, &CLUSTER, obj)?;
+    let new_name = match obj.get("name") {
+        Some(Value::String(n)) if !n.is_empty() => Some(n.as_str()),
+        Some(v) => return Err(Error::invalid(format!("invalid cluster name '{v}'"))),
+        None => None,
+    };
+    resource::update(store.tx, &CLUSTER, 1, new_name, &cols)?;
+    Ok(())
 }
