@@ -90,6 +90,9 @@ impl crate::gen::Daemon for App {
     fn regen(&self) -> &crate::gen::Regen {
         &self.regen
     }
+    fn sealer(&self) -> &crate::secrets::Sealer {
+        &self.sealer
+    }
 }
 
 impl crate::http::Handler for Worker {
@@ -331,6 +334,7 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         store: crate::cmdb::Store {
             tx: &tx,
             config: &app.config,
+            sealer: &app.sealer,
         },
         app: &app,
         req,

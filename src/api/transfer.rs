@@ -11,7 +11,7 @@
 use serde_json::{json, Map, Value};
 
 use super::resource::{self, Verb};
-use super::{cluster, secrets, ApiError, Ctx, Reply};
+use super::{cluster, ApiError, Ctx, Reply};
 use crate::cmdb::json::Objects;
 use crate::cmdb::resource::Resource;
 
@@ -74,7 +74,7 @@ pub fn export(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         }
     }
     config.insert("dns".into(), Value::Object(dns));
-    config.insert("secrets".into(), secrets::export(ctx)?);
+    config.insert("secrets".into(), crate::cmdb::secrets::export(ctx)?);
     Reply::ok(json!({ "config": config }))
 }
 
@@ -168,7 +168,7 @@ pub fn import(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         super::dns::update(ctx).map_err(|e| named(&format!("dns '{net}'"), e))?;
     }
     if let Some(doc) = config.get("secrets") {
-        secrets::import(ctx, doc).map_err(|e| named("secrets", e))?;
+        crate::cmdb::secrets::import(ctx, doc).map_err(|e| named("secrets", e.into()))?;
     }
     Reply::created("Configuration imported")
 }

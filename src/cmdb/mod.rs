@@ -22,6 +22,7 @@ pub mod node;
 pub mod osimage;
 pub mod rack;
 pub mod resource;
+pub mod secrets;
 pub mod status;
 
 use std::fmt;
@@ -29,11 +30,14 @@ use std::fmt;
 use rusqlite::Transaction;
 
 use crate::config::Config;
+use crate::secrets::Sealer;
 
 /// What the model works in: one transaction and the settings it depends on.
 pub struct Store<'a> {
     pub tx: &'a Transaction<'a>,
     pub config: &'a Config,
+    /// Seals and opens secrets (`cmdb::secrets`).
+    pub sealer: &'a Sealer,
 }
 
 /// Why the model refused or failed. The API maps each to a status.

@@ -43,6 +43,7 @@ pub trait Daemon: Send + Sync + 'static {
     /// Held for every write transaction (see `api::dispatch`).
     fn write_lock(&self) -> &Mutex<()>;
     fn regen(&self) -> &Regen;
+    fn sealer(&self) -> &crate::secrets::Sealer;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -211,6 +212,7 @@ fn regenerate(
         let store = Store {
             tx: &tx,
             config: app.config(),
+            sealer: app.sealer(),
         };
         match service {
             Service::Dhcp => dhcp::generate(&store, app),
