@@ -24,6 +24,7 @@ pub mod rack;
 pub mod resource;
 pub mod secrets;
 pub mod status;
+pub mod transfer;
 
 use std::fmt;
 

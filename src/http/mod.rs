@@ -200,6 +200,10 @@ pub fn serve<H: Handler>(
     let (admin_tx, admin_rx) = crossbeam_channel::unbounded::<Job>();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
     let (exit_tx, exit_rx) = crossbeam_channel::bounded::<()>(0);
+    // Each worker reports once it is set up (priority included), so that
+    // `ready` means every worker is.
+    let (up_tx, up_rx) = crossbeam_channel::unbounded::<()>();
+    let worker_count = handlers.len();
 
     for (idx, (worker_lane, handler)) in handlers.into_iter().enumerate() {
         let jobs = match worker_lane {
@@ -214,15 +218,24 @@ pub fn serve<H: Handler>(
             Lane::Boot => format!("boot-{idx}"),
             Lane::Admin => format!("worker-{idx}"),
         };
+        let up = up_tx.clone();
         std::thread::Builder::new().name(name).spawn(move || {
             if worker_lane == Lane::Admin {
                 lower_priority();
             }
+            let _ = up.send(());
             worker_loop(handler, &jobs, &done, &waker, &wake_pending);
             drop(exit);
         })?;
     }
-    drop((boot_rx, admin_rx, done_tx, exit_tx));
+    drop((boot_rx, admin_rx, done_tx, exit_tx, up_tx));
+    for _ in 0..worker_count {
+        if up_rx.recv().is_err() {
+            return Err(std::io::Error::other(
+                "a worker thread ended while starting",
+            ));
+        }
+    }
     spawn_signal_thread(stop.clone(), waker.clone())?;
 
     let mut io = event_loop::EventLoop::new(
