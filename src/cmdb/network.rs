@@ -8,8 +8,7 @@ use ipnet::{IpNet, Ipv4Net};
 use rusqlite::types::Value as Sql;
 use serde_json::{Map, Value};
 
-use super::json::Objects;
-use super::resource::{self, fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource};
+use super::resource::{self, fetch_rows, field, Columns, Field, Hooks, Kind, Resource, Row};
 use super::{Error, Store};
 
 pub static NETWORK: Resource = Resource {
@@ -226,27 +225,23 @@ impl Hooks for NetworkHooks {
         Ok(())
     }
 
-    fn render(
+    /// DHCP details only while DHCP is on.
+    fn decorate(
         &self,
-        store: &Store,
-        res: &Resource,
-        id: Option<i64>,
-        out: &mut Objects,
+        _store: &Store,
+        _row: &Row,
+        obj: &mut Map<String, Value>,
     ) -> Result<(), Error> {
-        for row in fetch_rows(store.tx, res, id)? {
-            let mut obj = row_json(res, &row);
-            if obj.get("dhcp") != Some(&Value::Bool(true)) {
-                for key in [
-                    "dhcp_range_begin",
-                    "dhcp_range_end",
-                    "dhcp_range_begin_ipv6",
-                    "dhcp_range_end_ipv6",
-                    "dhcp_nodes_in_pool",
-                ] {
-                    obj.remove(key);
-                }
+        if obj.get("dhcp") != Some(&Value::Bool(true)) {
+            for key in [
+                "dhcp_range_begin",
+                "dhcp_range_end",
+                "dhcp_range_begin_ipv6",
+                "dhcp_range_end_ipv6",
+                "dhcp_nodes_in_pool",
+            ] {
+                obj.remove(key);
             }
-            out.push(&row.name, &obj);
         }
         Ok(())
     }

@@ -9,8 +9,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
-use super::json::Objects;
-use super::resource::{aliased, fetch_rows, field, row_json, Hooks, Kind, Resource};
+use super::resource::{aliased, field, Hooks, Kind, Resource, Row};
 use super::{Error, Store};
 
 pub static RACK: Resource = Resource {
@@ -289,29 +288,25 @@ impl Hooks for RackHooks {
         Ok(())
     }
 
-    fn render(
+    /// The devices placed in the rack, bottom up.
+    fn decorate(
         &self,
         store: &Store,
-        res: &Resource,
-        id: Option<i64>,
-        out: &mut Objects,
+        row: &Row,
+        obj: &mut Map<String, Value>,
     ) -> Result<(), Error> {
-        for row in fetch_rows(store.tx, res, id)? {
-            let mut obj = row_json(res, &row);
-            let mut devices = inventory(store.tx, Some(row.id), None)?;
-            devices.sort_by_key(|(p, _)| *p);
-            let devices: Vec<Value> = devices
-                .into_iter()
-                .map(|(_, mut d)| {
-                    if let Some(o) = d.as_object_mut() {
-                        o.remove("rack");
-                    }
-                    d
-                })
-                .collect();
-            obj.insert("devices".into(), Value::Array(devices));
-            out.push(&row.name, &obj);
-        }
+        let mut devices = inventory(store.tx, Some(row.id), None)?;
+        devices.sort_by_key(|(p, _)| *p);
+        let devices: Vec<Value> = devices
+            .into_iter()
+            .map(|(_, mut d)| {
+                if let Some(o) = d.as_object_mut() {
+                    o.remove("rack");
+                }
+                d
+            })
+            .collect();
+        obj.insert("devices".into(), Value::Array(devices));
         Ok(())
     }
 }

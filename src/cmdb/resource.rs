@@ -165,7 +165,18 @@ pub trait Hooks: Sync {
     fn before_delete(&self, _store: &Store, _id: i64, _name: &str) -> Result<(), Error> {
         Ok(())
     }
+    /// Adjusts one object as the default `render` built it from its row
+    /// (adds what is not a column, drops what does not apply).
+    fn decorate(
+        &self,
+        _store: &Store,
+        _row: &Row,
+        _obj: &mut Map<String, Value>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
     /// Renders one object (`Some(id)`) or all of them into `out`, keyed by name.
+    /// The default: each row's columns, then `decorate`.
     fn render(
         &self,
         store: &Store,
@@ -174,7 +185,9 @@ pub trait Hooks: Sync {
         out: &mut Objects,
     ) -> Result<(), Error> {
         for row in fetch_rows(store.tx, res, id)? {
-            out.push(&row.name, &row_json(res, &row));
+            let mut obj = row_json(res, &row);
+            self.decorate(store, &row, &mut obj)?;
+            out.push(&row.name, &obj);
         }
         Ok(())
     }
