@@ -6,10 +6,13 @@
 //! (`position`). Placements are checked against the rack's size, and no two
 //! devices may share a unit.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
-use super::resource::{aliased, field, Hooks, Kind, Resource, Row};
+use super::json::Objects;
+use super::resource::{aliased, fetch_rows, field, row_json, Hooks, Kind, Resource};
 use super::{Error, Store};
 
 pub static RACK: Resource = Resource {
@@ -288,25 +291,35 @@ impl Hooks for RackHooks {
         Ok(())
     }
 
-    /// The devices placed in the rack, bottom up.
-    fn decorate(
+    /// Each rack with the devices placed in it, bottom up. The inventory is
+    /// read once for all racks (it walks every device table).
+    fn render(
         &self,
         store: &Store,
-        row: &Row,
-        obj: &mut Map<String, Value>,
+        res: &Resource,
+        id: Option<i64>,
+        out: &mut Objects,
     ) -> Result<(), Error> {
-        let mut devices = inventory(store.tx, Some(row.id), None)?;
-        devices.sort_by_key(|(p, _)| *p);
-        let devices: Vec<Value> = devices
-            .into_iter()
-            .map(|(_, mut d)| {
-                if let Some(o) = d.as_object_mut() {
-                    o.remove("rack");
-                }
-                d
-            })
-            .collect();
-        obj.insert("devices".into(), Value::Array(devices));
+        let mut placed: HashMap<String, Vec<(Option<i64>, Value)>> = HashMap::new();
+        for (position, mut device) in inventory(store.tx, id, Some(true))? {
+            let Some(obj) = device.as_object_mut() else {
+                continue;
+            };
+            let rack = obj.remove("rack");
+            if let Some(Value::String(rack)) = rack {
+                placed.entry(rack).or_default().push((position, device));
+            }
+        }
+        for row in fetch_rows(store.tx, res, id)? {
+            let mut obj = row_json(res, &row);
+            let mut devices = placed.remove(&row.name).unwrap_or_default();
+            devices.sort_by_key(|(p, _)| *p);
+            obj.insert(
+                "devices".into(),
+                Value::Array(devices.into_iter().map(|(_, d)| d).collect()),
+            );
+            out.push(&row.name, &obj);
+        }
         Ok(())
     }
 }
