@@ -15,8 +15,8 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use super::{auth, ApiError, Ctx, Reply};
-use crate::cmdb::interface::{apply_node_entries, normalize_mac, regroup};
-use crate::cmdb::ipam::Allocator;
+use crate::cmdb::enroll;
+use crate::cmdb::interface::normalize_mac;
 use crate::cmdb::node::render_node;
 use crate::cmdb::resource::lookup_id;
 
@@ -239,7 +239,7 @@ pub fn manual_hostname(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let Some(id) = lookup_id(ctx.tx, "node", &name)? else {
         return failed(ctx, 404, &format!("node {name} does not exist"));
     };
-    assign_mac(ctx.tx, id, &mac)?;
+    enroll::assign_mac(ctx.tx, id, &mac)?;
     Ok(node_script(ctx, id, &mac)?.0)
 }
 
@@ -252,87 +252,9 @@ pub fn manual_group(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let Some(group_id) = lookup_id(ctx.tx, "group", &group)? else {
         return failed(ctx, 404, &format!("group {group} does not exist"));
     };
-    ctx.tx.execute(
-        "UPDATE nodeinterface SET macaddress = NULL WHERE macaddress = ?1",
-        [&mac],
-    )?;
-    let free: Option<i64> = ctx
-        .tx
-        .prepare_cached(&format!(
-            "SELECT n.id FROM node n JOIN \"group\" g ON g.id = n.groupid WHERE n.groupid = ?1 AND NOT EXISTS
-               (SELECT 1 FROM nodeinterface ni WHERE ni.nodeid = n.id AND ni.interface = {PROVISION_INTERFACE}
-                AND ni.macaddress IS NOT NULL)
-             ORDER BY n.name LIMIT 1"
-        ))?
-        .query_row([group_id], |r| r.get(0))
-        .optional()?;
-    let id = match free {
-        Some(id) => id,
-        None => create_node(ctx.tx, group_id, &group)?,
-    };
-    assign_mac(ctx.tx, id, &mac)?;
+    let id = enroll::claim_in_group(ctx.tx, group_id, &group, &mac)?;
     Ok(node_script(ctx, id, &mac)?.0)
 }
-
-/// The SQL for a node's provisioning interface (node `n`, group `g`): the node's
-/// own, else its group's, else `BOOTIF`, as `node.rs` RULES resolve it.
-const PROVISION_INTERFACE: &str =
-    "COALESCE(n.provision_interface, g.provision_interface, 'BOOTIF')";
-
-fn assign_mac(tx: &Transaction, node: i64, mac: &str) -> Result<(), ApiError> {
-    tx.execute(
-        "UPDATE nodeinterface SET macaddress = NULL WHERE macaddress = ?1",
-        [mac],
-    )?;
-    let iface: String = tx.query_row(
-        &format!("SELECT {PROVISION_INTERFACE} FROM node n JOIN \"group\" g ON g.id = n.groupid WHERE n.id = ?1"),
-        [node],
-        |r| r.get(0),
-    )?;
-    Ok(apply_node_entries(
-        tx,
-        &mut Allocator::default(),
-        node,
-        &json!([{ "interface": iface, "macaddress": mac }]),
-    )?)
-}
-
-/// Creates the next node of a group: the highest numbered name plus one, with
-/// the same zero padding (`node009` → `node010`), or `<group>001`.
-fn create_node(tx: &Transaction, group_id: i64, group: &str) -> Result<i64, ApiError> {
-    let names: Vec<String> = tx
-        .prepare_cached("SELECT name FROM node WHERE groupid = ?1")?
-        .query_map([group_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let (prefix, next, width) = names
-        .iter()
-        .filter_map(|n| {
-            let digits = n.len() - n.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-            let num: u64 = n[n.len() - digits..].parse().ok()?;
-            Some((n[..n.len() - digits].to_string(), num, digits))
-        })
-        .max_by_key(|(_, num, _)| *num)
-        .map(|(p, num, w)| (p, num + 1, w))
-        .unwrap_or_else(|| (group.to_string(), 1, 3));
-    for num in next..next + NAME_ATTEMPTS_MAX {
-        let name = format!("{prefix}{num:0width$}");
-        if lookup_id(tx, "node", &name)?.is_none() {
-            tx.execute(
-                "INSERT INTO node (name, groupid, service) VALUES (?1, ?2, 0)",
-                params![name, group_id],
-            )?;
-            let id = tx.last_insert_rowid();
-            regroup(tx, &mut Allocator::default(), id, None, group_id)?;
-            log::info!("boot: created node {name} in group {group}");
-            return Ok(id);
-        }
-    }
-    Err(ApiError::bad(format!(
-        "no free node name after {prefix}{next}"
-    )))
-}
-
-const NAME_ATTEMPTS_MAX: u64 = 1000;
 
 /// Values that go into boot scripts must stay on their line.
 fn one_line(what: &str, v: &str) -> Result<String, String> {

@@ -12,6 +12,7 @@ pub mod cloud;
 pub mod cluster;
 pub mod device;
 pub mod dns;
+pub mod enroll;
 pub mod group;
 pub mod inherit;
 pub mod interface;
