@@ -127,6 +127,57 @@ impl ObjectWriter<'_> {
     }
 }
 
+/// Where an object's fields go: JSON text (`ObjectWriter`, for replies) or a
+/// `Map` (for callers that use the values, such as boot scripts and the
+/// generated configs). One renderer serves both.
+pub trait Fields {
+    fn field(&mut self, key: &str, value: &Value);
+    /// A field whose key is the concatenation of `parts`.
+    fn field_parts(&mut self, parts: &[&str], value: &Value);
+    fn field_str(&mut self, key: &str, value: &str);
+    fn field_sql(&mut self, key: &str, kind: super::resource::Kind, value: &rusqlite::types::Value);
+}
+
+impl Fields for ObjectWriter<'_> {
+    fn field(&mut self, key: &str, value: &Value) {
+        ObjectWriter::field(self, key, value)
+    }
+    fn field_parts(&mut self, parts: &[&str], value: &Value) {
+        ObjectWriter::field_parts(self, parts, value)
+    }
+    fn field_str(&mut self, key: &str, value: &str) {
+        ObjectWriter::field_str(self, key, value)
+    }
+    fn field_sql(
+        &mut self,
+        key: &str,
+        kind: super::resource::Kind,
+        value: &rusqlite::types::Value,
+    ) {
+        ObjectWriter::field_sql(self, key, kind, value)
+    }
+}
+
+impl Fields for Map<String, Value> {
+    fn field(&mut self, key: &str, value: &Value) {
+        self.insert(key.to_string(), value.clone());
+    }
+    fn field_parts(&mut self, parts: &[&str], value: &Value) {
+        self.insert(parts.concat(), value.clone());
+    }
+    fn field_str(&mut self, key: &str, value: &str) {
+        self.insert(key.to_string(), Value::String(value.to_string()));
+    }
+    fn field_sql(
+        &mut self,
+        key: &str,
+        kind: super::resource::Kind,
+        value: &rusqlite::types::Value,
+    ) {
+        self.insert(key.to_string(), super::resource::to_json(kind, value));
+    }
+}
+
 fn write_value(buf: &mut Vec<u8>, v: &Value) {
     // Writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *buf, v);
@@ -171,5 +222,28 @@ mod tests {
         );
         let empty: Value = serde_json::from_slice(&Objects::new("group", 0).finish()).unwrap();
         assert_eq!(empty, json!({"config": {"group": {}}}));
+    }
+
+    /// The text and the map a renderer fills are the same object.
+    #[test]
+    fn text_and_map_agree() {
+        use crate::cmdb::resource::Kind;
+        use rusqlite::types::Value as Sql;
+        fn fill(w: &mut dyn Fields) {
+            w.field("x", &json!([1, "two"]));
+            w.field_parts(&["_", "x", "_source"], &json!("group"));
+            w.field_str("s", "line\nbreak \u{1}");
+            w.field_sql("t", Kind::Text, &Sql::Text("a\"b".into()));
+            w.field_sql("b", Kind::Bool, &Sql::Integer(1));
+            w.field_sql("n", Kind::Int { min: -9, max: 9 }, &Sql::Integer(-3));
+            w.field_sql("p", Kind::Script, &Sql::Text("echo hi".into()));
+            w.field_sql("z", Kind::Text, &Sql::Null);
+        }
+        let mut o = Objects::new("node", 16);
+        o.push_with("one", |w| fill(w));
+        let doc: Value = serde_json::from_slice(&o.finish()).unwrap();
+        let mut map = Map::new();
+        fill(&mut map);
+        assert_eq!(doc["config"]["node"]["one"], Value::Object(map));
     }
 }

@@ -11,7 +11,7 @@ use super::group::{self, set_osimagetag, with_provisioning_fields, Layers};
 use super::inherit::{resolve, Fallback, Rule};
 use super::interface::{apply_node_entries, clone_node_ifaces, node_interfaces_select, regroup};
 use super::ipam::Allocator;
-use super::json::{ObjectWriter, Objects};
+use super::json::{Fields, Objects};
 use super::resource::{
     fetch_select, field, to_json, Columns, Field, Hooks, Kind, Resource, Row, Select,
 };
@@ -272,7 +272,7 @@ impl Hooks for NodeHooks {
 const NODES_PAGE: i64 = 500;
 
 /// A node's JSON fields, written by the renderer when called.
-type WriteNode<'a> = dyn FnMut(&mut ObjectWriter) + 'a;
+type WriteNode<'a> = dyn FnMut(&mut dyn Fields) + 'a;
 
 /// Renders one node or all of them, handing each (name, writer) to `sink`.
 fn render_nodes(
@@ -330,23 +330,11 @@ pub fn for_each_node(
     store: &Store,
     f: &mut dyn FnMut(&str, &Map<String, Value>),
 ) -> Result<(), Error> {
-    let mut failed = None;
     render_nodes(store, &NODE, None, &mut |name, write| {
-        let mut one = Objects::new("node", 4096);
-        one.push_with(name, |w| write(w));
-        match serde_json::from_slice::<Value>(&one.finish()) {
-            Ok(doc) => {
-                if let Some(obj) = doc["config"]["node"][name].as_object() {
-                    f(name, obj);
-                }
-            }
-            Err(e) => failed = Some(e.to_string()),
-        }
-    })?;
-    match failed {
-        Some(e) => Err(Error::Internal(format!("node render: {e}"))),
-        None => Ok(()),
-    }
+        let mut obj = Map::new();
+        write(&mut obj);
+        f(name, &obj);
+    })
 }
 
 /// What a group passes down: its own values, not those it inherited itself
@@ -428,7 +416,7 @@ impl<'a> View<'a> {
 
     /// Writes one node: its columns, inherited values with their sources, and
     /// interfaces. Same shape for list and show.
-    fn write(&self, w: &mut ObjectWriter, row: &Row, interfaces: Vec<Value>, tag: Option<&String>) {
+    fn write(&self, w: &mut dyn Fields, row: &Row, interfaces: Vec<Value>, tag: Option<&String>) {
         w.field_str("name", &row.name);
         w.field_str("hostname", &row.name);
         for ((f, v), is_rule) in self.res.fields.iter().zip(&row.values).zip(&self.is_rule) {
@@ -477,14 +465,11 @@ impl<'a> View<'a> {
 /// One node as the API shows it, for callers that need its resolved values
 /// (boot scripts, install templates).
 pub fn render_node(store: &Store, id: i64) -> Result<Map<String, Value>, Error> {
-    let mut out = Objects::new("node", 4096);
-    NODE.hooks.render(store, &NODE, Some(id), &mut out)?;
-    let doc: Value = serde_json::from_slice(&out.finish())
-        .map_err(|e| Error::Internal(format!("node render: {e}")))?;
-    doc["config"]["node"]
-        .as_object()
-        .and_then(|nodes| nodes.values().next())
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| Error::not_found("node not found"))
+    let mut found = None;
+    render_nodes(store, &NODE, Some(id), &mut |_, write| {
+        let mut obj = Map::new();
+        write(&mut obj);
+        found = Some(obj);
+    })?;
+    found.ok_or_else(|| Error::not_found("node not found"))
 }
