@@ -1,13 +1,9 @@
 //! OS image handlers: tags, tag members and deletion, pack; the model is `cmdb::osimage`.
 
-use rusqlite::params;
 use serde_json::{json, Value};
 
 use super::{ApiError, Ctx, Reply};
-use crate::cmdb::osimage::{tags_json, OSIMAGE};
-use rusqlite::OptionalExtension;
-
-use crate::cmdb::resource;
+use crate::cmdb::osimage::{delete_tag_of, snapshot_tag, tag_users, tags_json, OSIMAGE};
 
 /// `GET /config/osimagetag`
 pub fn tags(ctx: &mut Ctx) -> Result<Reply, ApiError> {
@@ -36,14 +32,7 @@ pub fn tag(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad("tag is required"))?
         .to_string();
-    resource::validate_name(&OSIMAGE, &tag)?;
-    ctx.tx.execute(
-        "INSERT INTO osimagetag (name, osimageid, kernelfile, initrdfile, imagefile, kerneloptions)
-         SELECT ?2, id, kernelfile, initrdfile, imagefile, kerneloptions FROM osimage WHERE id = ?1
-         ON CONFLICT(osimageid, name) DO UPDATE SET kernelfile = excluded.kernelfile, initrdfile = excluded.initrdfile,
-             imagefile = excluded.imagefile, kerneloptions = excluded.kerneloptions",
-        params![id, tag],
-    )?;
+    snapshot_tag(ctx, id, &tag)?;
     Reply::updated()
 }
 
@@ -56,15 +45,7 @@ pub fn image_tags(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 /// `GET /config/osimagetag/{osimage}/_member`: nodes booting a tag of the image.
 pub fn tag_members(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let (name, id) = image_id(ctx)?;
-    let members: Vec<String> = ctx
-        .tx
-        .prepare_cached(
-            "SELECT n.name FROM node n JOIN \"group\" g ON g.id = n.groupid
-             JOIN osimagetag t ON t.id = COALESCE(n.osimagetagid, g.osimagetagid)
-             WHERE t.osimageid = ?1 ORDER BY n.name",
-        )?
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let members = tag_users(ctx, id)?;
     Reply::ok(json!({ "config": { "osimage": { name: { "members": members } } } }))
 }
 
@@ -72,31 +53,7 @@ pub fn tag_members(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub fn delete_tag(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let (name, id) = image_id(ctx)?;
     let tag = ctx.param(1).to_string();
-    let tag_id: i64 = ctx
-        .tx
-        .query_row(
-            "SELECT id FROM osimagetag WHERE osimageid = ?1 AND name = ?2",
-            params![id, tag],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("osimage '{name}' has no tag '{tag}'")))?;
-    let users: Vec<String> = ctx
-        .tx
-        .prepare_cached(
-            "SELECT 'group ' || name FROM \"group\" WHERE osimagetagid = ?1
-             UNION ALL SELECT 'node ' || name FROM node WHERE osimagetagid = ?1 LIMIT 10",
-        )?
-        .query_map([tag_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if !users.is_empty() {
-        return Err(ApiError::bad(format!(
-            "tag '{tag}' of osimage '{name}' is in use by {}",
-            users.join(", ")
-        )));
-    }
-    ctx.tx
-        .execute("DELETE FROM osimagetag WHERE id = ?1", [tag_id])?;
+    delete_tag_of(ctx, id, &name, &tag)?;
     Reply::updated()
 }
 

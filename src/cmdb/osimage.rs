@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
 
 use super::json::Objects;
@@ -245,5 +245,65 @@ pub fn import_tags(store: &Store, tags: &Map<String, Value>) -> Result<(), Error
             params![name, id, field("kernelfile"), field("initrdfile"), field("imagefile"), field("kerneloptions")],
         )?;
     }
+    Ok(())
+}
+
+/// Snapshots an image's current files and options under `tag` (replacing an
+/// older snapshot of the same name).
+pub fn snapshot_tag(store: &Store, image: i64, tag: &str) -> Result<(), Error> {
+    resource::validate_name(&OSIMAGE, tag)?;
+    store.tx.execute(
+        "INSERT INTO osimagetag (name, osimageid, kernelfile, initrdfile, imagefile, kerneloptions)
+         SELECT ?2, id, kernelfile, initrdfile, imagefile, kerneloptions FROM osimage WHERE id = ?1
+         ON CONFLICT(osimageid, name) DO UPDATE SET kernelfile = excluded.kernelfile, initrdfile = excluded.initrdfile,
+             imagefile = excluded.imagefile, kerneloptions = excluded.kerneloptions",
+        params![image, tag],
+    )?;
+    Ok(())
+}
+
+/// The nodes that boot a tag of the image (their own or their group's).
+pub fn tag_users(store: &Store, image: i64) -> Result<Vec<String>, Error> {
+    let members: Vec<String> = store
+        .tx
+        .prepare_cached(
+            "SELECT n.name FROM node n JOIN \"group\" g ON g.id = n.groupid
+             JOIN osimagetag t ON t.id = COALESCE(n.osimagetagid, g.osimagetagid)
+             WHERE t.osimageid = ?1 ORDER BY n.name",
+        )?
+        .query_map([image], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(members)
+}
+
+/// Deletes tag `tag` of image `image` (named `name`), unless a group or node
+/// pins it.
+pub fn delete_tag_of(store: &Store, image: i64, name: &str, tag: &str) -> Result<(), Error> {
+    let tag_id: i64 = store
+        .tx
+        .query_row(
+            "SELECT id FROM osimagetag WHERE osimageid = ?1 AND name = ?2",
+            params![image, tag],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("osimage '{name}' has no tag '{tag}'")))?;
+    let users: Vec<String> = store
+        .tx
+        .prepare_cached(
+            "SELECT 'group ' || name FROM \"group\" WHERE osimagetagid = ?1
+             UNION ALL SELECT 'node ' || name FROM node WHERE osimagetagid = ?1 LIMIT 10",
+        )?
+        .query_map([tag_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !users.is_empty() {
+        return Err(Error::invalid(format!(
+            "tag '{tag}' of osimage '{name}' is in use by {}",
+            users.join(", ")
+        )));
+    }
+    store
+        .tx
+        .execute("DELETE FROM osimagetag WHERE id = ?1", [tag_id])?;
     Ok(())
 }
