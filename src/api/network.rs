@@ -1,31 +1,18 @@
 //! Network handlers: members, the next free IP and IP status; the model is `cmdb::network`.
 
-use serde_json::{json, Value};
-
-use super::{ApiError, Ctx, Reply};
-use crate::cmdb::network::{network_id, DEVICE, DEVICE_JOINS};
 use std::net::Ipv4Addr;
 
+use serde_json::json;
+
+use super::{ApiError, Ctx, Reply};
 use crate::cmdb::ipam::Pool;
+use crate::cmdb::network::{network_id, taken};
 
 /// `GET /config/network/{name}/_member`
 pub fn members(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = network_id(ctx, &name)?;
-    let mut stmt = ctx.tx.prepare_cached(&format!(
-        "SELECT a.ipaddress, {DEVICE}, dni.interface FROM ipaddress a {DEVICE_JOINS}
-         WHERE a.networkid = ?1 AND a.ipaddress IS NOT NULL ORDER BY a.ipnum"
-    ))?;
-    let taken: Vec<Value> = stmt
-        .query_map([id], |r| {
-            let mut entry =
-                json!({ "ipaddress": r.get::<_, String>(0)?, "device": r.get::<_, String>(1)? });
-            if let Some(iface) = r.get::<_, Option<String>>(2)? {
-                entry["interface"] = Value::String(iface);
-            }
-            Ok(entry)
-        })?
-        .collect::<Result<_, _>>()?;
+    let taken = taken(ctx, id)?;
     Reply::ok(json!({ "config": { "network": { name: { "taken": taken } } } }))
 }
 

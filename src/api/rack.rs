@@ -1,10 +1,9 @@
 //! Rack inventory handlers; the model is `cmdb::rack`.
 
-use rusqlite::params;
 use serde_json::{json, Value};
 
 use super::{ApiError, Ctx, Reply};
-use crate::cmdb::rack::{device, inventory, place, table_of, upsert_entry, RACK};
+use crate::cmdb::rack::{inventory, place, unplace, upsert_entry, RACK};
 
 /// `POST /config/rack/inventory`
 pub fn update_inventory(ctx: &mut Ctx) -> Result<Reply, ApiError> {
@@ -57,17 +56,6 @@ pub fn list_inventory(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub fn clear_inventory(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let kind = ctx.param(1).to_string();
-    let table = table_of(&kind).map_err(|e| ApiError::not_found(e.to_string()))?;
-    let (_, id) = device(ctx.tx, &name, Some(&kind))
-        .map_err(|_| ApiError::not_found(format!("{kind} '{name}' not found")))?;
-    let changed = ctx.tx.execute(
-        "UPDATE rackinventory SET rackid = NULL, position = NULL WHERE tableref = ?1 AND tablerefid = ?2 AND rackid IS NOT NULL",
-        params![table, id],
-    )?;
-    if changed == 0 {
-        return Err(ApiError::not_found(format!(
-            "{kind} '{name}' is not in a rack"
-        )));
-    }
+    unplace(ctx, &name, &kind)?;
     Reply::created("Inventory cleared")
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Net};
 use rusqlite::types::Value as Sql;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::resource::{self, fetch_rows, field, Columns, Field, Hooks, Kind, Resource, Row};
 use super::{Error, Store};
@@ -279,4 +279,23 @@ const NETWORK_USERS: &str = concat!(
 
 pub fn network_id(store: &Store, name: &str) -> Result<i64, Error> {
     resource::require_id(store.tx, &NETWORK, name)
+}
+
+/// The addresses taken in network `id`, in address order, with their holders.
+pub fn taken(store: &Store, id: i64) -> Result<Vec<Value>, Error> {
+    let mut stmt = store.tx.prepare_cached(&format!(
+        "SELECT a.ipaddress, {DEVICE}, dni.interface FROM ipaddress a {DEVICE_JOINS}
+         WHERE a.networkid = ?1 AND a.ipaddress IS NOT NULL ORDER BY a.ipnum"
+    ))?;
+    let taken: Vec<Value> = stmt
+        .query_map([id], |r| {
+            let mut entry =
+                json!({ "ipaddress": r.get::<_, String>(0)?, "device": r.get::<_, String>(1)? });
+            if let Some(iface) = r.get::<_, Option<String>>(2)? {
+                entry["interface"] = Value::String(iface);
+            }
+            Ok(entry)
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(taken)
 }

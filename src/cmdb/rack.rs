@@ -323,3 +323,20 @@ impl Hooks for RackHooks {
         Ok(())
     }
 }
+
+/// Takes device `name` of type `kind` out of its rack (its inventory entry stays).
+pub fn unplace(store: &Store, name: &str, kind: &str) -> Result<(), Error> {
+    let table = table_of(kind).map_err(|e| Error::not_found(e.to_string()))?;
+    let (_, id) = device(store.tx, name, Some(kind))
+        .map_err(|_| Error::not_found(format!("{kind} '{name}' not found")))?;
+    let changed = store.tx.execute(
+        "UPDATE rackinventory SET rackid = NULL, position = NULL WHERE tableref = ?1 AND tablerefid = ?2 AND rackid IS NOT NULL",
+        params![table, id],
+    )?;
+    if changed == 0 {
+        return Err(Error::not_found(format!(
+            "{kind} '{name}' is not in a rack"
+        )));
+    }
+    Ok(())
+}
