@@ -1,7 +1,6 @@
 //! Node and group secrets (`/config/secrets/...`); the model, sealing included,
 //! is `cmdb::secrets`.
 
-use rusqlite::params;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, Ctx, Reply};
@@ -9,7 +8,8 @@ use crate::cmdb::group::GROUP;
 use crate::cmdb::node::NODE;
 use crate::cmdb::resource::require_id;
 use crate::cmdb::secrets::{
-    check_name, item_name, load, require_secret, upsert, Owner, GROUP_OWNER, ITEM_KEYS, NODE_OWNER,
+    copy_secret, delete_secret, group_of, item_name, load, require_secret, upsert, Owner,
+    GROUP_OWNER, ITEM_KEYS, NODE_OWNER,
 };
 
 /// `GET /config/secrets`
@@ -30,9 +30,7 @@ pub fn unsupported(_ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub fn node_all(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let id = require_id(ctx.tx, &NODE, &name)?;
-    let group_id: i64 = ctx
-        .tx
-        .query_row("SELECT groupid FROM node WHERE id = ?1", [id], |r| r.get(0))?;
+    let group_id = group_of(ctx, id)?;
     let mut nodes = load(ctx, &NODE_OWNER, Some(id))?;
     nodes.entry(name.clone()).or_insert_with(|| json!([]));
     let groups = load(ctx, &GROUP_OWNER, Some(group_id))?;
@@ -117,32 +115,11 @@ pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .get("newsecretname")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad("newsecretname is required"))?;
-    check_name(new_name)?;
-    let src = require_secret(ctx, owner, id, &name, &secret)?;
-    let taken: bool = ctx.tx.query_row(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE {} = ?1 AND name = ?2)",
-            owner.table, owner.column
-        ),
-        params![id, new_name],
-        |r| r.get(0),
-    )?;
-    if taken {
-        return Err(ApiError::bad(format!("secret '{new_name}' already exists")));
-    }
-    ctx.tx.execute(
-        &format!(
-            "INSERT INTO {t} ({c}, name, content, path) SELECT {c}, ?2, content, path FROM {t} WHERE id = ?1",
-            t = owner.table,
-            c = owner.column
-        ),
-        params![src, new_name],
-    )?;
     let mut rest = (*item).clone();
     rest.remove("newsecretname");
     rest.remove("secretname");
     rest.remove("name");
-    upsert(ctx, owner, id, new_name, &rest)?;
+    copy_secret(ctx, owner, id, &name, &secret, new_name, &rest)?;
     Reply::created(format!(
         "secret {secret} of {} {name} cloned to {new_name}",
         owner.kind
@@ -153,9 +130,7 @@ pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let owner = owner_of(ctx);
     let (name, id, secret) = find(ctx, owner)?;
-    let row = require_secret(ctx, owner, id, &name, &secret)?;
-    ctx.tx
-        .execute(&format!("DELETE FROM {} WHERE id = ?1", owner.table), [row])?;
+    delete_secret(ctx, owner, id, &name, &secret)?;
     Reply::updated()
 }
 

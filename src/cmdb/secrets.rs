@@ -232,3 +232,65 @@ pub fn require_secret(
             ))
         })
 }
+
+/// The group of node `node` (whose secrets the node also sees).
+pub fn group_of(store: &Store, node: i64) -> Result<i64, Error> {
+    Ok(store
+        .tx
+        .query_row("SELECT groupid FROM node WHERE id = ?1", [node], |r| {
+            r.get(0)
+        })?)
+}
+
+/// Copies secret `secret` of `owner_name` (id `id`) to `new_name`, then applies
+/// `rest` (content, path) to the copy.
+pub fn copy_secret(
+    store: &Store,
+    owner: &Owner,
+    id: i64,
+    owner_name: &str,
+    secret: &str,
+    new_name: &str,
+    rest: &Map<String, Value>,
+) -> Result<(), Error> {
+    check_name(new_name)?;
+    let src = require_secret(store, owner, id, owner_name, secret)?;
+    let taken: bool = store.tx.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE {} = ?1 AND name = ?2)",
+            owner.table, owner.column
+        ),
+        params![id, new_name],
+        |r| r.get(0),
+    )?;
+    if taken {
+        return Err(Error::invalid(format!(
+            "secret '{new_name}' already exists"
+        )));
+    }
+    store.tx.execute(
+        &format!(
+            "INSERT INTO {t} ({c}, name, content, path) SELECT {c}, ?2, content, path FROM {t} WHERE id = ?1",
+            t = owner.table,
+            c = owner.column
+        ),
+        params![src, new_name],
+    )?;
+    upsert(store, owner, id, new_name, rest)?;
+    Ok(())
+}
+
+/// Deletes secret `secret` of `owner_name` (id `id`).
+pub fn delete_secret(
+    store: &Store,
+    owner: &Owner,
+    id: i64,
+    owner_name: &str,
+    secret: &str,
+) -> Result<(), Error> {
+    let row = require_secret(store, owner, id, owner_name, secret)?;
+    store
+        .tx
+        .execute(&format!("DELETE FROM {} WHERE id = ?1", owner.table), [row])?;
+    Ok(())
+}
