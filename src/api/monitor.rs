@@ -1,51 +1,16 @@
-//! Node monitoring: installers report their progress, admins read it.
-//!
-//! A node's state is a free-form string such as `install.discovered` or
-//! `install.success`, kept on the node row. `install.error` (or any state
-//! ending in `.error`/`.fail`) is "not OK" and answers 500 on the node's
-//! monitor endpoint, so a plain HTTP check can alert on it.
+//! Node monitoring (`/monitor/node/...`): installers report their progress,
+//! admins read it; the model is `cmdb::monitor`. A failing state answers 500
+//! on the node's monitor endpoint, so a plain HTTP check can alert on it.
 
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, Ctx, Reply};
-use crate::cmdb::resource::lookup_id;
-
-/// Longest state string accepted.
-const STATE_BYTES_MAX: usize = 256;
-
-fn failing(state: &str) -> bool {
-    state.ends_with(".error") || state.ends_with(".fail") || state.ends_with(".failed")
-}
-
-/// A short human reading of a state.
-fn interpret(state: &str) -> String {
-    match state.strip_prefix("install.") {
-        Some("error") => "Luna installer: error".into(),
-        Some(step) => format!("Luna installer: {step}"),
-        None if state.is_empty() => "unknown".into(),
-        None if failing(state) => format!("{state}: failing"),
-        None => state.to_string(),
-    }
-}
+use crate::cmdb::monitor::{self as model, failing, interpret};
 
 /// `GET /monitor/node/{node}`: 200 when the node is OK, 500 when not.
 pub fn node(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
-    let state: Option<Option<String>> = ctx
-        .tx
-        .prepare_cached("SELECT status FROM node WHERE name = ?1")?
-        .query_row([&name], |r| r.get(0))
-        .map(Some)
-        .or_else(|e| {
-            if e == rusqlite::Error::QueryReturnedNoRows {
-                Ok(None)
-            } else {
-                Err(e)
-            }
-        })?;
-    let state = state
-        .ok_or_else(|| ApiError::not_found(format!("node '{name}' not found")))?
-        .unwrap_or_default();
+    let state = model::state_of(ctx, &name)?;
     let code = if failing(&state) { 500 } else { 200 };
     Ok(Reply::Json(
         code,
@@ -79,27 +44,14 @@ pub fn update_node(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .get("state")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::bad("state is required and must be a string"))?;
-    if state.is_empty() || state.len() > STATE_BYTES_MAX || state.chars().any(char::is_control) {
-        return Err(ApiError::bad(format!(
-            "invalid state: 1-{STATE_BYTES_MAX} printable characters expected"
-        )));
-    }
-    let id = lookup_id(ctx.tx, "node", &name)?
-        .ok_or_else(|| ApiError::not_found(format!("node '{name}' not found")))?;
-    ctx.tx
-        .prepare_cached("UPDATE node SET status = ?2 WHERE id = ?1")?
-        .execute(rusqlite::params![id, state])?;
+    model::set_state(ctx, &name, state)?;
     Reply::updated()
 }
 
 /// `GET /monitor/node`: every node's state.
 pub fn nodes(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let mut stmt = ctx
-        .tx
-        .prepare_cached("SELECT name, COALESCE(status, '') FROM node ORDER BY name")?;
     let mut out = Map::new();
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-        let (name, state) = row?;
+    for (name, state) in model::states(ctx)? {
         let shown = if state.is_empty() {
             "ok"
         } else {
@@ -170,16 +122,13 @@ pub fn spawn_state_writer(app: std::sync::Arc<super::App>) -> Result<(), String>
                     }
                 }
                 let _writing = app.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-                let result = db.transaction().and_then(|tx| {
-                    {
-                        let mut stmt =
-                            tx.prepare_cached("UPDATE node SET status = ?2 WHERE id = ?1")?;
-                        for (node, state) in &batch {
-                            stmt.execute(rusqlite::params![node, state])?;
-                        }
-                    }
-                    tx.commit()
-                });
+                let result = db
+                    .transaction()
+                    .map_err(crate::cmdb::Error::from)
+                    .and_then(|tx| {
+                        model::set_states(&tx, &batch)?;
+                        Ok(tx.commit()?)
+                    });
                 if let Err(e) = result {
                     log::error!("node states not recorded: {e}");
                 }

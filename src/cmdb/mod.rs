@@ -18,6 +18,7 @@ pub mod inherit;
 pub mod interface;
 pub mod ipam;
 pub mod json;
+pub mod monitor;
 pub mod network;
 pub mod node;
 pub mod osimage;
