@@ -11,14 +11,13 @@
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use super::{auth, ApiError, Ctx, Reply};
-use crate::cmdb::enroll;
 use crate::cmdb::interface::normalize_mac;
 use crate::cmdb::node::render_node;
 use crate::cmdb::resource::lookup_id;
+use crate::cmdb::{boot, enroll};
 
 /// The state recorded when a node has fetched its boot script.
 const DISCOVERED: &str = "install.discovered";
@@ -31,18 +30,6 @@ fn render(ctx: &Ctx, template: &str, data: Value) -> Result<String, ApiError> {
         .get()
         .render(template, data)
         .map_err(ApiError::Template)
-}
-
-/// The controller's address as nodes see it: the beacon controller's IP.
-fn controller_ip(tx: &Transaction) -> Result<String, ApiError> {
-    let ip: Option<String> = tx
-        .prepare_cached(
-            "SELECT a.ipaddress FROM controller c JOIN ipaddress a ON a.controllerid = c.id
-             ORDER BY c.beacon DESC, c.id LIMIT 1",
-        )?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    ip.ok_or_else(|| ApiError::Internal("the controller has no IP address".into()))
 }
 
 fn host(ip: &str) -> String {
@@ -60,7 +47,7 @@ struct Urls {
 }
 
 fn urls(ctx: &Ctx) -> Result<Urls, ApiError> {
-    let controller = controller_ip(ctx.tx)?;
+    let controller = boot::controller_ip(ctx.tx)?;
     let cfg = &ctx.app.config;
     let api = format!(
         "{}://{}:{}",
@@ -97,20 +84,7 @@ fn failed(ctx: &Ctx, status: u16, message: &str) -> Result<Reply, ApiError> {
 /// `GET /boot`
 pub fn menu(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let urls = urls(ctx)?;
-    let nodes: Vec<String> = ctx
-        .tx
-        .prepare_cached(
-            "SELECT n.name FROM node n WHERE NOT EXISTS
-               (SELECT 1 FROM nodeinterface ni WHERE ni.nodeid = n.id AND ni.macaddress IS NOT NULL)
-             ORDER BY n.name",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let groups: Vec<String> = ctx
-        .tx
-        .prepare_cached("SELECT name FROM \"group\" WHERE osimageid IS NOT NULL ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let (nodes, groups) = boot::menu_entries(ctx.tx)?;
     let text = render(
         ctx,
         "templ_boot_ipxe.cfg",
@@ -152,11 +126,7 @@ pub fn search_mac(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         }
         return Ok(Reply::Text(200, hit.script));
     }
-    let node: Option<i64> = ctx
-        .tx
-        .prepare_cached("SELECT nodeid FROM nodeinterface WHERE macaddress = ?1")?
-        .query_row([&mac], |r| r.get(0))
-        .optional()?;
+    let node = boot::node_with_mac(ctx.tx, &mac)?;
     let (reply, discovered) = match node {
         Some(id) => node_script(ctx, id, &mac)?,
         None => (
@@ -268,46 +238,6 @@ fn text<'a>(obj: &'a Map<String, Value>, key: &str) -> &'a str {
     obj.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The OS image files a node boots: the tag's when one is set.
-struct Image {
-    kernelfile: Option<String>,
-    initrdfile: Option<String>,
-    imagefile: Option<String>,
-    distribution: Option<String>,
-    osrelease: Option<String>,
-}
-
-fn image(tx: &Transaction, osimage: &str, tag: &str) -> Result<Option<Image>, ApiError> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT COALESCE(t.kernelfile, o.kernelfile), COALESCE(t.initrdfile, o.initrdfile),
-                    COALESCE(t.imagefile, o.imagefile), o.distribution, o.osrelease
-             FROM osimage o LEFT JOIN osimagetag t ON t.osimageid = o.id AND t.name = ?2 WHERE o.name = ?1",
-        )?
-        .query_row(params![osimage, tag], |r| {
-            Ok(Image {
-                kernelfile: r.get(0)?,
-                initrdfile: r.get(1)?,
-                imagefile: r.get(2)?,
-                distribution: r.get(3)?,
-                osrelease: r.get(4)?,
-            })
-        })
-        .optional()?)
-}
-
-/// A network's prefix length and gateway, by name.
-fn network_facts(tx: &Transaction, name: &str) -> Result<(u8, Option<String>), ApiError> {
-    let (cidr, gateway): (String, Option<String>) = tx
-        .prepare_cached("SELECT network, gateway FROM network WHERE name = ?1")?
-        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let prefix = cidr
-        .parse::<ipnet::IpNet>()
-        .map(|n| n.prefix_len())
-        .unwrap_or(0);
-    Ok((prefix, gateway))
-}
-
 /// Records a state reached on the boot path, written in the background.
 fn set_state(ctx: &Ctx, node: i64, state: &'static str) {
     ctx.app.states.push(node, state);
@@ -347,7 +277,7 @@ fn boot_values(ctx: &Ctx, node: &Map<String, Value>, mac: &str) -> Result<Value,
     if osimage.is_empty() {
         return Err("no osimage is set for the node or its group".into());
     }
-    let img = image(ctx.tx, osimage, text(node, "osimagetag"))
+    let img = boot::image(ctx.tx, osimage, text(node, "osimagetag"))
         .map_err(|e| format!("{e}"))?
         .ok_or_else(|| format!("osimage {osimage} does not exist"))?;
     let missing = |what: &str| format!("osimage {osimage} has no {what}: pack the osimage first");
@@ -367,7 +297,7 @@ fn boot_values(ctx: &Ctx, node: &Map<String, Value>, mac: &str) -> Result<Value,
         iface.get("network").and_then(Value::as_str),
     ) {
         (Some(ip), Some(net)) => {
-            let (prefix, gw) = network_facts(ctx.tx, net).map_err(|e| format!("{e}"))?;
+            let (prefix, gw) = boot::network_facts(ctx.tx, net).map_err(|e| format!("{e}"))?;
             (format!("{ip}/{prefix}"), "static", gw.unwrap_or_default())
         }
         _ => ("dhcp".to_string(), "dhcp", String::new()),
@@ -410,15 +340,7 @@ fn check_origin(ctx: &Ctx, node_id: i64, name: &str) -> Result<(), ApiError> {
     if remote == ctx.app.bound.ip() {
         return Ok(());
     }
-    let allowed: Vec<String> = ctx
-        .tx
-        .prepare_cached(
-            "SELECT a.ipaddress FROM ipaddress a JOIN nodeinterface ni ON ni.id = a.nodeinterfaceid
-             WHERE ni.nodeid = ?1 AND a.ipaddress IS NOT NULL
-             UNION SELECT ipaddress FROM ipaddress WHERE controllerid IS NOT NULL AND ipaddress IS NOT NULL",
-        )?
-        .query_map([node_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let allowed = boot::install_origins(ctx.tx, node_id)?;
     if allowed
         .iter()
         .any(|ip| ip.parse::<IpAddr>().is_ok_and(|ip| ip == remote))
@@ -430,20 +352,11 @@ fn check_origin(ctx: &Ctx, node_id: i64, name: &str) -> Result<(), ApiError> {
     )))
 }
 
-/// `(userid, username, password, netchannel, mgmtchannel)` of a BMC setup.
-type BmcCredentials = (
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-);
-
 fn install_values(ctx: &Ctx, id: i64) -> Result<Value, ApiError> {
     let node = render_node(ctx, id)?;
     let name = text(&node, "name").to_string();
     let osimage = text(&node, "osimage").to_string();
-    let img = image(ctx.tx, &osimage, text(&node, "osimagetag"))?;
+    let img = boot::image(ctx.tx, &osimage, text(&node, "osimagetag"))?;
     let urls = urls(ctx)?;
     let token = auth::provision_token(ctx.app, &name)?;
     let mut interfaces = Vec::new();
@@ -459,7 +372,7 @@ fn install_values(ctx: &Ctx, id: i64) -> Result<Value, ApiError> {
         };
         let mut entry = iface.clone();
         let (prefix, gateway) = match iface.get("network").and_then(Value::as_str) {
-            Some(net) => network_facts(ctx.tx, net)?,
+            Some(net) => boot::network_facts(ctx.tx, net)?,
             None => (0, None),
         };
         let netmask = ipnet::Ipv4Net::new(std::net::Ipv4Addr::UNSPECIFIED, prefix.min(32))
@@ -488,11 +401,7 @@ fn install_values(ctx: &Ctx, id: i64) -> Result<Value, ApiError> {
         }
     }
     if let Some(setup) = node.get("bmcsetup").and_then(Value::as_str) {
-        let creds: Option<BmcCredentials> = ctx
-            .tx
-            .prepare_cached("SELECT userid, username, password, netchannel, mgmtchannel FROM bmcsetup WHERE name = ?1")?
-            .query_row([setup], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .optional()?;
+        let creds = boot::bmc_credentials(ctx.tx, setup)?;
         if let (Some((userid, username, password, netchannel, mgmtchannel)), Some(b)) =
             (creds, bmc.as_object_mut())
         {

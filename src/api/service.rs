@@ -102,17 +102,10 @@ pub fn reload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 /// `GET /service/status/{request_id}`: the unread messages, once.
 pub fn status(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let id = ctx.param(0).to_string();
-    let rows: Vec<(String, String, u16)> = ctx
-        .tx
-        .prepare_cached("SELECT created, message, status FROM status WHERE request_id = ?1 AND read = 0 ORDER BY id")?
-        .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+    let rows = crate::cmdb::status::take_unread(ctx.tx, &id)?;
     if rows.is_empty() {
         return Err(ApiError::not_found(format!("no data for request {id}")));
     }
-    ctx.tx
-        .prepare_cached("UPDATE status SET read = 1 WHERE request_id = ?1")?
-        .execute([&id])?;
     let message: Vec<String> = rows.iter().map(|(t, m, _)| format!("{t} :: {m}")).collect();
     let status = rows
         .iter()

@@ -7,6 +7,7 @@
 //! and replication) calls the model directly.
 
 pub mod bmcsetup;
+pub mod boot;
 pub mod bootstrap;
 pub mod cloud;
 pub mod cluster;

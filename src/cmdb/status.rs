@@ -11,3 +11,22 @@ pub fn add(tx: &Transaction, request_id: &str, status: u16, message: &str) -> Re
         .execute(params![request_id, status, message])?;
     Ok(())
 }
+
+/// The messages of `request_id` not read yet (time, message, status), oldest
+/// first; they are marked read.
+pub fn take_unread(
+    tx: &Transaction,
+    request_id: &str,
+) -> Result<Vec<(String, String, u16)>, Error> {
+    let rows: Vec<(String, String, u16)> = tx
+        .prepare_cached(
+            "SELECT created, message, status FROM status WHERE request_id = ?1 AND read = 0 ORDER BY id",
+        )?
+        .query_map([request_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    if !rows.is_empty() {
+        tx.prepare_cached("UPDATE status SET read = 1 WHERE request_id = ?1")?
+            .execute([request_id])?;
+    }
+    Ok(rows)
+}
