@@ -23,6 +23,7 @@ pub mod monitor;
 pub mod network;
 pub mod node;
 pub mod osimage;
+pub mod osuser;
 pub mod rack;
 pub mod resource;
 pub mod secrets;
