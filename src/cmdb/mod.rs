@@ -28,6 +28,7 @@ pub mod rack;
 pub mod resource;
 pub mod secrets;
 pub mod status;
+pub mod tables;
 pub mod transfer;
 
 use std::fmt;
