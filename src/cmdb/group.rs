@@ -73,73 +73,104 @@ static FIELDS: &[Field] = with_provisioning_fields!(
     field("comment", Kind::Text),
 );
 
+/// The inheritable provisioning values, stated once: for each, where a group
+/// looks when it sets nothing itself, and the fallback. A node looks at its
+/// group first, then the same places (`node_rule!`). Each rule list below
+/// names its fields in the order its objects show them.
+macro_rules! provisioning {
+    ($rule:ident, setupbmc) => {
+        $rule!(setupbmc, [], Fallback::Bool(false))
+    };
+    ($rule:ident, netboot) => {
+        $rule!(netboot, [], Fallback::Bool(true))
+    };
+    ($rule:ident, bootmenu) => {
+        $rule!(bootmenu, [], Fallback::Bool(false))
+    };
+    ($rule:ident, kerneloptions) => {
+        $rule!(
+            kerneloptions,
+            [("osimage", "kerneloptions")],
+            Fallback::Null
+        )
+    };
+    ($rule:ident, ipxe_kernel) => {
+        $rule!(ipxe_kernel, [], Fallback::Str("default"))
+    };
+    ($rule:ident, provision_interface) => {
+        $rule!(provision_interface, [], Fallback::Str("BOOTIF"))
+    };
+    ($rule:ident, provision_method) => {
+        $rule!(
+            provision_method,
+            [("cluster", "provision_method")],
+            Fallback::Str("torrent")
+        )
+    };
+    ($rule:ident, provision_fallback) => {
+        $rule!(
+            provision_fallback,
+            [("cluster", "provision_fallback")],
+            Fallback::Str("http")
+        )
+    };
+    ($rule:ident, unmanaged_bmc_users) => {
+        $rule!(
+            unmanaged_bmc_users,
+            [("bmcsetup", "unmanaged_bmc_users")],
+            Fallback::Null
+        )
+    };
+    ($rule:ident, prescript) => {
+        $rule!(prescript, [], Fallback::Str(""))
+    };
+    ($rule:ident, partscript) => {
+        $rule!(partscript, [], Fallback::Str(""))
+    };
+    ($rule:ident, postscript) => {
+        $rule!(postscript, [], Fallback::Str(""))
+    };
+    ($rule:ident, osimagetag) => {
+        $rule!(osimagetag, [], Fallback::Str("default"))
+    };
+}
+pub(crate) use provisioning;
+
+/// A group's rule for a provisioning value.
+macro_rules! group_rule {
+    ($field:ident, [$($from:expr),*], $default:expr) => {
+        Rule { field: stringify!($field), from: &[$($from),*], default: $default }
+    };
+}
+
+/// A node's rule for a provisioning value: its group first, then where the
+/// group looks.
+macro_rules! node_rule {
+    ($field:ident, [$($from:expr),*], $default:expr) => {
+        Rule {
+            field: stringify!($field),
+            from: &[("group", stringify!($field)) $(, $from)*],
+            default: $default,
+        }
+    };
+}
+pub(crate) use node_rule;
+
 /// What a group inherits when it sets nothing itself.
 pub static RULES: &[Rule] = &[
-    Rule {
-        field: "setupbmc",
-        from: &[],
-        default: Fallback::Bool(false),
-    },
-    Rule {
-        field: "netboot",
-        from: &[],
-        default: Fallback::Bool(true),
-    },
-    Rule {
-        field: "bootmenu",
-        from: &[],
-        default: Fallback::Bool(false),
-    },
-    Rule {
-        field: "kerneloptions",
-        from: &[("osimage", "kerneloptions")],
-        default: Fallback::Null,
-    },
-    Rule {
-        field: "ipxe_kernel",
-        from: &[],
-        default: Fallback::Str("default"),
-    },
-    Rule {
-        field: "provision_interface",
-        from: &[],
-        default: Fallback::Str("BOOTIF"),
-    },
-    Rule {
-        field: "provision_method",
-        from: &[("cluster", "provision_method")],
-        default: Fallback::Str("torrent"),
-    },
-    Rule {
-        field: "provision_fallback",
-        from: &[("cluster", "provision_fallback")],
-        default: Fallback::Str("http"),
-    },
-    Rule {
-        field: "unmanaged_bmc_users",
-        from: &[("bmcsetup", "unmanaged_bmc_users")],
-        default: Fallback::Null,
-    },
-    Rule {
-        field: "prescript",
-        from: &[],
-        default: Fallback::Str(""),
-    },
-    Rule {
-        field: "partscript",
-        from: &[],
-        default: Fallback::Str(""),
-    },
-    Rule {
-        field: "postscript",
-        from: &[],
-        default: Fallback::Str(""),
-    },
-    Rule {
-        field: "osimagetag",
-        from: &[],
-        default: Fallback::Str("default"),
-    },
+    provisioning!(group_rule, setupbmc),
+    provisioning!(group_rule, netboot),
+    provisioning!(group_rule, bootmenu),
+    provisioning!(group_rule, kerneloptions),
+    provisioning!(group_rule, ipxe_kernel),
+    provisioning!(group_rule, provision_interface),
+    provisioning!(group_rule, provision_method),
+    provisioning!(group_rule, provision_fallback),
+    provisioning!(group_rule, unmanaged_bmc_users),
+    provisioning!(group_rule, prescript),
+    provisioning!(group_rule, partscript),
+    provisioning!(group_rule, postscript),
+    provisioning!(group_rule, osimagetag),
 ];
 
 struct GroupHooks;

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use std::collections::HashMap;
 
-use super::group::{self, set_osimagetag, with_provisioning_fields, Layers};
+use super::group::{
+    self, node_rule, provisioning, set_osimagetag, with_provisioning_fields, Layers,
+};
 use super::inherit::{resolve, Fallback, Rule};
 use super::interface::{apply_node_entries, clone_node_ifaces, node_interfaces_select, regroup};
 use super::ipam::Allocator;
@@ -78,38 +80,24 @@ static FIELDS: &[Field] = with_provisioning_fields!(
     field("tpm_sha256", Kind::Text),
 );
 
-/// What a node inherits when it sets nothing itself, and from where.
+/// What a node inherits when it sets nothing itself, and from where: the
+/// provisioning values through its group (`group::provisioning!`), and the
+/// image, BMC setup, roles and scripts its group names.
 static RULES: &[Rule] = &[
     Rule {
         field: "osimage",
         from: &[("group", "osimage")],
         default: Fallback::Null,
     },
-    Rule {
-        field: "osimagetag",
-        from: &[("group", "osimagetag")],
-        default: Fallback::Str("default"),
-    },
+    provisioning!(node_rule, osimagetag),
     Rule {
         field: "bmcsetup",
         from: &[("group", "bmcsetupname")],
         default: Fallback::Null,
     },
-    Rule {
-        field: "setupbmc",
-        from: &[("group", "setupbmc")],
-        default: Fallback::Bool(false),
-    },
-    Rule {
-        field: "netboot",
-        from: &[("group", "netboot")],
-        default: Fallback::Bool(true),
-    },
-    Rule {
-        field: "bootmenu",
-        from: &[("group", "bootmenu")],
-        default: Fallback::Bool(false),
-    },
+    provisioning!(node_rule, setupbmc),
+    provisioning!(node_rule, netboot),
+    provisioning!(node_rule, bootmenu),
     Rule {
         field: "roles",
         from: &[("group", "roles")],
@@ -120,60 +108,15 @@ static RULES: &[Rule] = &[
         from: &[("group", "scripts")],
         default: Fallback::Null,
     },
-    Rule {
-        field: "kerneloptions",
-        from: &[("group", "kerneloptions"), ("osimage", "kerneloptions")],
-        default: Fallback::Null,
-    },
-    Rule {
-        field: "ipxe_kernel",
-        from: &[("group", "ipxe_kernel")],
-        default: Fallback::Str("default"),
-    },
-    Rule {
-        field: "provision_interface",
-        from: &[("group", "provision_interface")],
-        default: Fallback::Str("BOOTIF"),
-    },
-    Rule {
-        field: "provision_method",
-        from: &[
-            ("group", "provision_method"),
-            ("cluster", "provision_method"),
-        ],
-        default: Fallback::Str("torrent"),
-    },
-    Rule {
-        field: "provision_fallback",
-        from: &[
-            ("group", "provision_fallback"),
-            ("cluster", "provision_fallback"),
-        ],
-        default: Fallback::Str("http"),
-    },
-    Rule {
-        field: "unmanaged_bmc_users",
-        from: &[
-            ("group", "unmanaged_bmc_users"),
-            ("bmcsetup", "unmanaged_bmc_users"),
-        ],
-        default: Fallback::Null,
-    },
-    Rule {
-        field: "prescript",
-        from: &[("group", "prescript")],
-        default: Fallback::Str(""),
-    },
-    Rule {
-        field: "partscript",
-        from: &[("group", "partscript")],
-        default: Fallback::Str(""),
-    },
-    Rule {
-        field: "postscript",
-        from: &[("group", "postscript")],
-        default: Fallback::Str(""),
-    },
+    provisioning!(node_rule, kerneloptions),
+    provisioning!(node_rule, ipxe_kernel),
+    provisioning!(node_rule, provision_interface),
+    provisioning!(node_rule, provision_method),
+    provisioning!(node_rule, provision_fallback),
+    provisioning!(node_rule, unmanaged_bmc_users),
+    provisioning!(node_rule, prescript),
+    provisioning!(node_rule, partscript),
+    provisioning!(node_rule, postscript),
 ];
 
 struct NodeHooks;
