@@ -1255,6 +1255,27 @@ fn ratio(ours: f64, baseline: Option<f64>) -> String {
     }
 }
 
+/// The baseline's figure, when the baseline ran.
+fn base(figs: &[Figure], f: fn(&Figure) -> f64) -> Option<f64> {
+    figs.get(1).map(f)
+}
+
+/// Side `k`'s figure as text, or "skipped".
+fn cell(figs: &[Figure], k: usize, f: fn(&Figure) -> String) -> String {
+    figs.get(k).map(f).unwrap_or_else(|| "skipped".into())
+}
+
+/// The requests-per-second row of a comparison.
+fn rate_row(label: &str, figs: &[Figure]) -> Row {
+    Row {
+        metric: format!("{label} req/s"),
+        ours: cell(figs, 0, |f| format!("{:.0}", f.rate)),
+        baseline: cell(figs, 1, |f| format!("{:.0}", f.rate)),
+        ratio: ratio(figs[0].rate, base(figs, |f| f.rate)),
+        target: "",
+    }
+}
+
 fn compare(dir: &Path, nofile: libc::rlim_t) {
     println!();
     let baseline = std::env::var_os("LUNA2D_BASELINE").map(PathBuf::from);
@@ -1274,10 +1295,6 @@ fn compare(dir: &Path, nofile: libc::rlim_t) {
         REQUEST_TIMEOUT.as_secs()
     );
     let mut rows = Vec::new();
-    let base = |figs: &[Figure], f: fn(&Figure) -> f64| figs.get(1).map(f);
-    let cell = |figs: &[Figure], k: usize, f: fn(&Figure) -> String| {
-        figs.get(k).map(f).unwrap_or_else(|| "skipped".into())
-    };
     let cases: [(&str, usize, RequestFn); 4] = [
         ("GET /version", FEW_CONNECTIONS, version_request),
         ("GET /version", MANY_CONNECTIONS, version_request),
@@ -1298,13 +1315,7 @@ fn compare(dir: &Path, nofile: libc::rlim_t) {
                 );
             }
         }
-        rows.push(Row {
-            metric: format!("{label} req/s"),
-            ours: cell(&figs, 0, |f| format!("{:.0}", f.rate)),
-            baseline: cell(&figs, 1, |f| format!("{:.0}", f.rate)),
-            ratio: ratio(figs[0].rate, base(&figs, |f| f.rate)),
-            target: "",
-        });
+        rows.push(rate_row(&label, &figs));
         rows.push(Row {
             metric: format!("{label} p50/p99 ms"),
             ours: cell(&figs, 0, |f| {
@@ -1403,13 +1414,7 @@ fn compare(dir: &Path, nofile: libc::rlim_t) {
     }
     let kept = |k: usize| attacked[k].rate / boot_few[k].rate.max(f64::MIN_POSITIVE);
     let growth = |k: usize| secs_ms(attacked[k].p99) / secs_ms(boot_few[k].p99).max(1e-9);
-    rows.push(Row {
-        metric: format!("{label} req/s"),
-        ours: cell(&attacked, 0, |f| format!("{:.0}", f.rate)),
-        baseline: cell(&attacked, 1, |f| format!("{:.0}", f.rate)),
-        ratio: ratio(attacked[0].rate, base(&attacked, |f| f.rate)),
-        target: "",
-    });
+    rows.push(rate_row(&label, &attacked));
     rows.push(Row {
         metric: format!("{label} p99 ms"),
         ours: cell(&attacked, 0, |f| format!("{:.2}", secs_ms(f.p99))),

@@ -227,16 +227,9 @@ impl From<crate::cmdb::Error> for ApiError {
 }
 
 impl From<rusqlite::Error> for ApiError {
+    /// The model decides what a database error means (busy or internal).
     fn from(e: rusqlite::Error) -> ApiError {
-        if let rusqlite::Error::SqliteFailure(err, _) = &e {
-            if matches!(
-                err.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) {
-                return ApiError::Unavailable("database is busy, try again".into());
-            }
-        }
-        ApiError::Internal(format!("database: {e}"))
+        crate::cmdb::Error::from(e).into()
     }
 }
 

@@ -55,11 +55,7 @@ pub fn set_state(store: &Store, name: &str, state: &str) -> Result<(), Error> {
     }
     let id = lookup_id(store.tx, "node", name)?
         .ok_or_else(|| Error::not_found(format!("node '{name}' not found")))?;
-    store
-        .tx
-        .prepare_cached("UPDATE node SET status = ?2 WHERE id = ?1")?
-        .execute(rusqlite::params![id, state])?;
-    Ok(())
+    set_states(store.tx, &[(id, state)])
 }
 
 /// Records states by node id, as the boot path queues them.
