@@ -81,7 +81,7 @@ fn run() -> Result<(), String> {
     });
     gen::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;
-    let limits = http::Limits::from(&app.config);
+    let limits = app.config.clone();
     let lanes = std::iter::repeat_n(http::Lane::Boot, limits.boot_workers)
         .chain(std::iter::repeat_n(http::Lane::Admin, limits.workers));
     let workers: Vec<(http::Lane, api::Worker)> = lanes

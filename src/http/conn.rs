@@ -25,7 +25,8 @@ use mio::net::TcpStream;
 
 use super::parse::{self, Chunked, Framing, Head, HeadLimits, Refusal};
 use super::reply::{self, Connection, DateCache, Range};
-use super::{Body, Incoming, Limits, Method, Outgoing};
+use super::{Body, Incoming, Method, Outgoing};
+use crate::config::Config;
 
 /// Bytes written to one connection per turn of the loop before others get theirs.
 const WRITE_TURN_BYTES_MAX: usize = 512 * 1024;
@@ -60,7 +61,7 @@ pub enum Step {
 
 /// Shared per-turn state the loop lends to connections.
 pub struct Turn<'a> {
-    pub limits: &'a Limits,
+    pub limits: &'a Config,
     pub scratch: &'a mut [u8],
     pub date: &'a mut DateCache,
     pub now: Instant,
@@ -583,7 +584,7 @@ impl Conn {
 /// plus what the client has received at `SEND_RATE_MIN`. Received, not written:
 /// the kernel accepts megabytes into the socket's send buffer for a client
 /// that reads nothing, so what it still holds (`SIOCOUTQ`) does not count.
-fn send_deadline(stream: &TcpStream, w: &Writing, limits: &Limits) -> Instant {
+fn send_deadline(stream: &TcpStream, w: &Writing, limits: &Config) -> Instant {
     use std::os::fd::AsRawFd;
     let mut queued: libc::c_int = 0;
     // SAFETY: a valid fd and a pointer to an int, as SIOCOUTQ expects.

@@ -23,7 +23,8 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Conn, Phase, Step, Turn};
 use super::reply::DateCache;
-use super::{Done, Incoming, Job, Lane, Limits};
+use super::{Done, Incoming, Job, Lane};
+use crate::config::Config;
 
 /// The workers' queues, one per lane, and how a request picks its lane.
 pub struct Lanes {
@@ -48,7 +49,7 @@ const SCRATCH_BYTES: usize = 64 * 1024;
 pub struct EventLoop {
     poll: Poll,
     listener: Option<TcpListener>,
-    limits: Limits,
+    limits: Config,
     /// Closed (None) when the loop ends, which lets the workers exit.
     lanes: Option<Lanes>,
     done: Receiver<Done>,
@@ -74,7 +75,7 @@ impl EventLoop {
     pub fn new(
         poll: Poll,
         mut listener: TcpListener,
-        limits: Limits,
+        limits: Config,
         lanes: Lanes,
         done: Receiver<Done>,
         wake_pending: Arc<AtomicBool>,

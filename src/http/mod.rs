@@ -9,11 +9,11 @@
 //! descriptor but never a thread, and a boot script never queues behind a
 //! download.
 //!
-//! What a client may cost is decided here, from `[SERVER]` settings (`Limits`):
+//! What a client may cost is decided here, from the `[SERVER]` settings:
 //! head size and header count (431), declared body size (413, before reading a
 //! byte of it), deadlines on whole phases (head, body at a minimum rate, reply at
 //! a minimum rate, idle keep-alive) and the number of open connections. See
-//! ARCHITECTURE.md, "Limits".
+//! ARCHITECTURE.md, "Config".
 
 mod conn;
 mod event_loop;
@@ -25,7 +25,7 @@ use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::config::Config;
 
@@ -97,44 +97,6 @@ pub trait Handler: Send + 'static {
     fn after_panic(&mut self) {}
 }
 
-/// What one client may cost: `[SERVER]` settings.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub workers: usize,
-    pub boot_workers: usize,
-    pub header_bytes_max: usize,
-    pub header_count_max: usize,
-    pub body_bytes_max: u64,
-    pub head_timeout: Duration,
-    pub body_timeout: Duration,
-    pub body_rate_min: u64,
-    pub send_timeout: Duration,
-    pub send_rate_min: u64,
-    pub idle_timeout: Duration,
-    pub connections_max: usize,
-    pub drain_timeout: Duration,
-}
-
-impl From<&Config> for Limits {
-    fn from(c: &Config) -> Limits {
-        Limits {
-            workers: c.workers,
-            boot_workers: c.boot_workers,
-            header_bytes_max: c.header_bytes_max,
-            header_count_max: c.header_count_max,
-            body_bytes_max: c.body_bytes_max,
-            head_timeout: c.head_timeout,
-            body_timeout: c.body_timeout,
-            body_rate_min: c.body_rate_min,
-            send_timeout: c.send_timeout,
-            send_rate_min: c.send_rate_min,
-            idle_timeout: c.idle_timeout,
-            connections_max: c.connections_max,
-            drain_timeout: c.drain_timeout,
-        }
-    }
-}
-
 /// A complete request on its way to a worker.
 struct Job {
     conn: usize,
@@ -186,7 +148,7 @@ fn stop_signals() -> libc::sigset_t {
 /// requests into lanes; `ready` runs once the workers exist.
 pub fn serve<H: Handler>(
     listener: TcpListener,
-    limits: Limits,
+    limits: Config,
     handlers: Vec<(Lane, H)>,
     lane: fn(&Incoming) -> Lane,
     ready: impl FnOnce(),
