@@ -7,6 +7,7 @@ use serde_json::json;
 use super::interface::{apply_node_entries, regroup};
 use super::ipam::Allocator;
 use super::resource::lookup_id;
+use super::value::Mac;
 use super::Error;
 
 /// Gives `mac` to the first node of the group without a MAC on its
@@ -16,11 +17,11 @@ pub fn claim_in_group(
     tx: &Transaction,
     group_id: i64,
     group: &str,
-    mac: &str,
+    mac: &Mac,
 ) -> Result<i64, Error> {
     tx.execute(
         "UPDATE nodeinterface SET macaddress = NULL WHERE macaddress = ?1",
-        [mac],
+        [mac.as_str()],
     )?;
     let free: Option<i64> = tx
         .prepare_cached(&format!(
@@ -45,10 +46,10 @@ const PROVISION_INTERFACE: &str =
     "COALESCE(n.provision_interface, g.provision_interface, 'BOOTIF')";
 
 /// Moves `mac` to node `node`'s provisioning interface.
-pub fn assign_mac(tx: &Transaction, node: i64, mac: &str) -> Result<(), Error> {
+pub fn assign_mac(tx: &Transaction, node: i64, mac: &Mac) -> Result<(), Error> {
     tx.execute(
         "UPDATE nodeinterface SET macaddress = NULL WHERE macaddress = ?1",
-        [mac],
+        [mac.as_str()],
     )?;
     let iface: String = tx.query_row(
         &format!("SELECT {PROVISION_INTERFACE} FROM node n JOIN \"group\" g ON g.id = n.groupid WHERE n.id = ?1"),
@@ -59,7 +60,7 @@ pub fn assign_mac(tx: &Transaction, node: i64, mac: &str) -> Result<(), Error> {
         tx,
         &mut Allocator::default(),
         node,
-        &json!([{ "interface": iface, "macaddress": mac }]),
+        &json!([{ "interface": iface, "macaddress": mac.as_str() }]),
     )
 }
 

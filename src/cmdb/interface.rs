@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use super::ipam::{ipv4_num, Allocator};
 use super::network::{DEVICE, DEVICE_JOINS};
 use super::resource::{self, field, to_json, to_sql, Field, Kind, Select};
+use super::value::{self, Mac};
 use super::{group, node, Error, Store};
 
 const BOND_MODES: &[&str] = &[
@@ -96,19 +97,6 @@ fn validate_iface_name(name: &str) -> Result<(), Error> {
         return Err(Error::invalid(format!("invalid interface name '{name}'")));
     }
     Ok(())
-}
-
-/// `aa:bb:cc:dd:ee:ff` or `aa-bb-...`, any case; answered lower case with colons.
-pub fn normalize_mac(s: &str) -> Result<String, Error> {
-    let parts: Vec<&str> = s.trim().split([':', '-']).collect();
-    let ok = parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
-    if !ok {
-        return Err(Error::invalid(format!("invalid MAC address '{s}'")));
-    }
-    Ok(parts.join(":").to_ascii_lowercase())
 }
 
 fn entry_objects<'a>(
@@ -376,7 +364,7 @@ pub fn apply_node_entries(
         let mac = match obj.get("macaddress") {
             None => None,
             Some(v) if empty(Some(v)) => Some(None),
-            Some(Value::String(s)) => Some(Some(normalize_mac(s)?)),
+            Some(Value::String(s)) => Some(Some(Mac::parse(s)?.into_string())),
             Some(v) => return Err(Error::invalid(format!("invalid MAC address '{v}'"))),
         };
         let existing = node_iface_id(tx, node, name)?;
@@ -440,15 +428,7 @@ pub fn apply_node_entries(
                     let s = v
                         .as_str()
                         .ok_or_else(|| Error::invalid("ipaddress must be a string"))?;
-                    match s.parse::<IpAddr>() {
-                        Ok(IpAddr::V4(ip)) => Some(ip),
-                        Ok(IpAddr::V6(_)) => {
-                            return Err(Error::invalid(format!(
-                                "ipaddress '{s}' is IPv6: use ipaddress_ipv6"
-                            )))
-                        }
-                        Err(_) => return Err(Error::invalid(format!("invalid ipaddress '{s}'"))),
-                    }
+                    Some(value::ipv4("ipaddress", s)?)
                 }
                 None => None,
             };
@@ -913,26 +893,3 @@ pub const GROUP_OWNER: Owner = Owner {
     table: "groupinterface",
     owner_column: "groupid",
 };
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn macs() {
-        assert_eq!(
-            normalize_mac("AA-BB-cc-00-01-F4").unwrap(),
-            "aa:bb:cc:00:01:f4"
-        );
-        for bad in [
-            "",
-            "aa:bb",
-            "zz:bb:cc:dd:ee:ff",
-            "aabb.ccdd.eeff",
-            "aa:bb:cc:dd:ee:ff:00",
-            "a:bb:cc:dd:ee:fff",
-        ] {
-            assert!(normalize_mac(bad).is_err(), "{bad}");
-        }
-    }
-}

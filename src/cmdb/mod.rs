@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod status;
 pub mod tables;
 pub mod transfer;
+pub mod value;
 
 use std::fmt;
 

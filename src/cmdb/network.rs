@@ -2,7 +2,7 @@
 //! and the status of one address.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use ipnet::{IpNet, Ipv4Net};
 use rusqlite::types::Value as Sql;
@@ -112,12 +112,7 @@ impl Hooks for NetworkHooks {
             "dhcp_range_end",
         ] {
             if let Some(s) = text(&state, key) {
-                let ok = matches!(s.parse::<IpAddr>(), Ok(IpAddr::V4(ip)) if net.contains(&ip));
-                if !ok {
-                    return Err(Error::invalid(format!(
-                        "{key} '{s}' is not inside network {net}"
-                    )));
-                }
+                super::value::ipv4_in(key, s, &net)?;
             }
         }
         for key in [
@@ -127,12 +122,7 @@ impl Hooks for NetworkHooks {
             "dhcp_range_end_ipv6",
         ] {
             if let Some(s) = text(&state, key) {
-                let ok = matches!((s.parse::<IpAddr>(), net6), (Ok(IpAddr::V6(ip)), Some(n)) if n.contains(&ip));
-                if !ok {
-                    return Err(Error::invalid(format!(
-                        "{key} '{s}' is not inside network_ipv6"
-                    )));
-                }
+                super::value::ipv6_in(key, s, net6.as_ref())?;
             }
         }
         if matches!(state.get("dhcp"), Some(Sql::Integer(1))) {

@@ -17,6 +17,7 @@ use super::json::Objects;
 use super::resource::{
     self, aliased, fetch_rows, field, row_json, Columns, Field, Hooks, Kind, Resource,
 };
+use super::value::Name;
 use super::{Error, Store};
 
 pub static OSIMAGE: Resource = Resource {
@@ -236,7 +237,7 @@ pub fn import_tags(store: &Store, tags: &Map<String, Value>) -> Result<(), Error
         let image = field("osimage")
             .ok_or_else(|| Error::invalid(format!("tag '{name}' names no osimage")))?;
         let id = resource::require_id(store.tx, &OSIMAGE, &image)?;
-        resource::validate_name(&OSIMAGE, &name)?;
+        Name::parse(OSIMAGE.kind, &name)?;
         store.tx.execute(
             "INSERT INTO osimagetag (name, osimageid, kernelfile, initrdfile, imagefile, kerneloptions)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -251,7 +252,7 @@ pub fn import_tags(store: &Store, tags: &Map<String, Value>) -> Result<(), Error
 /// Snapshots an image's current files and options under `tag` (replacing an
 /// older snapshot of the same name).
 pub fn snapshot_tag(store: &Store, image: i64, tag: &str) -> Result<(), Error> {
-    resource::validate_name(&OSIMAGE, tag)?;
+    Name::parse(OSIMAGE.kind, tag)?;
     store.tx.execute(
         "INSERT INTO osimagetag (name, osimageid, kernelfile, initrdfile, imagefile, kerneloptions)
          SELECT ?2, id, kernelfile, initrdfile, imagefile, kerneloptions FROM osimage WHERE id = ?1

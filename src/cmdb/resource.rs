@@ -15,6 +15,7 @@ use rusqlite::{params_from_iter, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
 use super::json::Objects;
+use super::value::Name;
 use super::{Error, Store};
 
 pub struct Resource {
@@ -235,9 +236,10 @@ pub fn post(
                     res.kind
                 )));
             }
-            validate_name(res, name)?;
-            res.hooks.before_write(store, name, None, obj, &mut cols)?;
-            let id = insert(store.tx, res, name, &cols)?;
+            let name = Name::parse(res.kind, name)?;
+            res.hooks
+                .before_write(store, name.as_str(), None, obj, &mut cols)?;
+            let id = insert(store.tx, res, &name, &cols)?;
             res.hooks.after_write(store, id, obj, true)?;
             Ok(Posted::Created)
         }
@@ -288,14 +290,16 @@ pub fn clone(
         "INSERT INTO \"{t}\" (name{col_list}) SELECT ?1{col_list} FROM \"{t}\" WHERE id = ?2",
         t = res.table
     );
-    store.tx.execute(&sql, rusqlite::params![new_name, src])?;
+    store
+        .tx
+        .execute(&sql, rusqlite::params![new_name.as_str(), src])?;
     let dst = store.tx.last_insert_rowid();
     let mut cols = convert_fields(store.tx, res, obj)?;
     res.hooks
-        .before_write(store, &new_name, Some(dst), obj, &mut cols)?;
+        .before_write(store, new_name.as_str(), Some(dst), obj, &mut cols)?;
     update(store.tx, res, dst, None, &cols)?;
     res.hooks.after_clone(store, src, dst, obj)?;
-    Ok(new_name)
+    Ok(new_name.into_string())
 }
 
 /// Deletes `name`, unless something still uses it.
@@ -355,34 +359,12 @@ pub fn require_id(tx: &Transaction, res: &Resource, name: &str) -> Result<i64, E
         .ok_or_else(|| Error::not_found(format!("{} '{name}' not found", res.kind)))
 }
 
-fn ensure_free_name(tx: &Transaction, res: &Resource, name: &str) -> Result<(), Error> {
-    validate_name(res, name)?;
-    if lookup_id(tx, res.table, name)?.is_some() {
+fn ensure_free_name(tx: &Transaction, res: &Resource, name: &Name) -> Result<(), Error> {
+    if lookup_id(tx, res.table, name.as_str())?.is_some() {
         return Err(Error::invalid(format!(
             "{} '{name}' already exists",
             res.kind
         )));
-    }
-    Ok(())
-}
-
-/// Names become hostnames, DNS labels and file names: letters, digits, `-`, `_`
-/// and `.`, starting with a letter or digit, at most 63 characters.
-pub fn validate_name(res: &Resource, name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if !ok {
-        return Err(Error::invalid(format!(
-            "invalid {} name '{name}': use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit",
-            res.kind
-        )));
-    }
-    if name == "default" || name == "inventory" {
-        return Err(Error::invalid(format!("'{name}' is a reserved name")));
     }
     Ok(())
 }
@@ -419,14 +401,13 @@ fn check_keys(res: &Resource, obj: &Map<String, Value>, url_name: &str) -> Resul
 fn rename_target(
     res: &Resource,
     obj: &Map<String, Value>,
-) -> Result<Option<(&'static str, String)>, Error> {
+) -> Result<Option<(&'static str, Name)>, Error> {
     for key in res.rename {
         if let Some(v) = obj.get(*key) {
             let new_name = v
                 .as_str()
                 .ok_or_else(|| Error::invalid(format!("{key} must be a string")))?;
-            validate_name(res, new_name)?;
-            return Ok(Some((key, new_name.to_string())));
+            return Ok(Some((key, Name::parse(res.kind, new_name)?)));
         }
     }
     Ok(None)
@@ -528,7 +509,7 @@ pub fn to_sql(tx: &Transaction, f: &Field, v: &Value) -> Result<Sql, Error> {
             Sql::Integer(id)
         }
         Kind::Ip => Sql::Text(parse_ip(f.name, &text)?.to_string()),
-        Kind::Mac => Sql::Text(super::interface::normalize_mac(&text)?),
+        Kind::Mac => Sql::Text(super::value::Mac::parse(&text)?.into_string()),
         Kind::IpList => {
             let ips: Vec<String> = text
                 .split([',', ' '])
@@ -577,7 +558,7 @@ fn display(v: &Value) -> String {
     }
 }
 
-fn insert(tx: &Transaction, res: &Resource, name: &str, cols: &Columns) -> Result<i64, Error> {
+fn insert(tx: &Transaction, res: &Resource, name: &Name, cols: &Columns) -> Result<i64, Error> {
     let names: String = cols
         .iter()
         .map(|(f, _)| format!(", \"{}\"", f.column()))
@@ -587,8 +568,8 @@ fn insert(tx: &Transaction, res: &Resource, name: &str, cols: &Columns) -> Resul
         "INSERT INTO \"{}\" (name{names}) VALUES (?1{marks})",
         res.table
     );
-    let values =
-        std::iter::once(Sql::Text(name.to_string())).chain(cols.iter().map(|(_, v)| v.clone()));
+    let values = std::iter::once(Sql::Text(name.as_str().to_string()))
+        .chain(cols.iter().map(|(_, v)| v.clone()));
     tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(tx.last_insert_rowid())
 }
