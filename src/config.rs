@@ -52,6 +52,15 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("TEMPLATES", "TMP_DIRECTORY", "{data}/tmp/templates"),
     ("BMCCONTROL", "BMC_BATCH_SIZE", "10"),
     ("BMCCONTROL", "BMC_BATCH_DELAY", "1s"),
+    // luna2d's own: how long one BMC may take to answer one command, how long
+    // a control request waits for its results before answering a request id
+    // to poll, how Redfish BMCs' certificates are checked (an empty CA file:
+    // the system's trust store), and how many jobs run at once.
+    ("BMCCONTROL", "BMC_TIMEOUT", "10s"),
+    ("BMCCONTROL", "CONTROL_WAIT", "15s"),
+    ("BMCCONTROL", "REDFISH_VERIFY_CERT", "yes"),
+    ("BMCCONTROL", "REDFISH_CA_FILE", ""),
+    ("BMCCONTROL", "JOB_WORKERS", "2"),
     ("HA", "NO_SHAREDIP", "no"),
     // The directory for OS users and groups; an empty URI disables them.
     ("LDAP", "URI", ""),
@@ -147,6 +156,18 @@ pub struct Config {
     pub database: PathBuf,
     pub image_files: PathBuf,
     pub image_directory: PathBuf,
+    /// `[BMCCONTROL]`: BMCs driven at once, the pause between batches, the
+    /// time one BMC command may take.
+    pub bmc_batch_size: usize,
+    pub bmc_batch_delay: Duration,
+    pub bmc_timeout: Duration,
+    /// How long a control request waits for its job before answering the
+    /// request id instead.
+    pub control_wait: Duration,
+    pub redfish_verify_cert: bool,
+    pub redfish_ca_file: Option<PathBuf>,
+    /// Jobs run at once by the queue's runner.
+    pub job_workers: usize,
 }
 
 /// The command line, before the config file is read.
@@ -413,6 +434,44 @@ impl Config {
                 &get("SECRETS", "ENCRYPT_SECRETS"),
             )?,
             cooldown: parse_duration("SERVICES", "COOLDOWN", &get("SERVICES", "COOLDOWN"), 's')?,
+            bmc_batch_size: parse_int(
+                "BMCCONTROL",
+                "BMC_BATCH_SIZE",
+                &get("BMCCONTROL", "BMC_BATCH_SIZE"),
+                1,
+                10_000,
+            )? as usize,
+            bmc_batch_delay: parse_duration(
+                "BMCCONTROL",
+                "BMC_BATCH_DELAY",
+                &get("BMCCONTROL", "BMC_BATCH_DELAY"),
+                's',
+            )?,
+            bmc_timeout: parse_duration(
+                "BMCCONTROL",
+                "BMC_TIMEOUT",
+                &get("BMCCONTROL", "BMC_TIMEOUT"),
+                's',
+            )?,
+            control_wait: parse_duration(
+                "BMCCONTROL",
+                "CONTROL_WAIT",
+                &get("BMCCONTROL", "CONTROL_WAIT"),
+                's',
+            )?,
+            redfish_verify_cert: parse_bool(
+                "BMCCONTROL",
+                "REDFISH_VERIFY_CERT",
+                &get("BMCCONTROL", "REDFISH_VERIFY_CERT"),
+            )?,
+            redfish_ca_file: opt_path(get("BMCCONTROL", "REDFISH_CA_FILE")),
+            job_workers: parse_int(
+                "BMCCONTROL",
+                "JOB_WORKERS",
+                &get("BMCCONTROL", "JOB_WORKERS"),
+                1,
+                64,
+            )? as usize,
             service_command: get("SERVICES", "COMMAND"),
             dhcp_unit: get("SERVICES", "DHCP"),
             dns_unit: get("SERVICES", "DNS"),
@@ -449,15 +508,12 @@ impl Config {
                 "[DATABASE] DRIVER '{driver}' is not supported (SQLite3 only)"
             )));
         }
-        parse_int(
-            "BMCCONTROL",
-            "BMC_BATCH_SIZE",
-            &get("BMCCONTROL", "BMC_BATCH_SIZE"),
-            1,
-            10_000,
-        )?;
+        if cfg.bmc_timeout.is_zero() {
+            return Err(ConfigError(
+                "[BMCCONTROL] BMC_TIMEOUT must be more than 0s".into(),
+            ));
+        }
         for (s, k) in [
-            ("BMCCONTROL", "BMC_BATCH_DELAY"),
             ("FILES", "MAXPACKAGINGTIME"),
             ("SERVICES", "COOLDOWN"),
         ] {

@@ -8,10 +8,14 @@ mod alloc;
 mod api;
 mod cmdb;
 mod config;
+mod daemon;
 mod db;
 mod gen;
+mod hostlist;
 mod http;
+mod jobs;
 mod ldap;
+mod power;
 mod secrets;
 mod services;
 mod templates;
@@ -78,8 +82,10 @@ fn run() -> Result<(), String> {
         boot_scripts: Default::default(),
         sealer,
         ldap,
+        jobs: Default::default(),
     });
     gen::spawn(app.clone())?;
+    jobs::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;
     let limits = app.config.clone();
     let lanes = std::iter::repeat_n(http::Lane::Boot, limits.boot_workers)

@@ -1,50 +1,134 @@
-//! Running the service manager: `[SERVICES] COMMAND <action> <unit>`, with a
-//! time limit. Commands are argument vectors, never shell strings, and take
-//! nothing from a request but a service name from a fixed list.
+//! Running other programs: the service manager, config validators, `cp`,
+//! LDAP tools, `ipmitool`, `curl`. Commands are argument vectors, never shell
+//! strings; each has a time limit, after which it is killed. Secrets go in
+//! through the environment or standard input, never on the command line, where
+//! any local user sees them (`ps`).
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::Config;
 
-/// How long a service command may run.
+/// How long a command may run unless told otherwise.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a finished command left: its exit code (-1 when killed by a signal)
+/// and what it printed.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// One command to run: `Cmd::new("ipmitool").args([...]).env(...).run()`.
+pub struct Cmd<'a> {
+    program: &'a str,
+    args: Vec<&'a str>,
+    env: Vec<(&'a str, &'a str)>,
+    input: Option<&'a str>,
+    limit: Duration,
+}
+
+impl<'a> Cmd<'a> {
+    pub fn new(program: &'a str) -> Cmd<'a> {
+        Cmd {
+            program,
+            args: Vec::new(),
+            env: Vec::new(),
+            input: None,
+            limit: COMMAND_TIMEOUT,
+        }
+    }
+
+    pub fn args(mut self, args: impl IntoIterator<Item = &'a str>) -> Cmd<'a> {
+        self.args.extend(args);
+        self
+    }
+
+    /// An environment variable for the command only (a password for `-E`).
+    pub fn env(mut self, key: &'a str, value: &'a str) -> Cmd<'a> {
+        self.env.push((key, value));
+        self
+    }
+
+    /// Text written to the command's standard input.
+    pub fn input(mut self, text: &'a str) -> Cmd<'a> {
+        self.input = Some(text);
+        self
+    }
+
+    pub fn limit(mut self, limit: Duration) -> Cmd<'a> {
+        self.limit = limit;
+        self
+    }
+
+    /// Runs the command to its end or its time limit, capturing its output.
+    pub fn run(self) -> Result<Output, String> {
+        let program = self.program;
+        let mut child = Command::new(program)
+            .args(&self.args)
+            .envs(self.env.iter().copied())
+            .stdin(if self.input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        if let (Some(text), Some(mut stdin)) = (self.input, child.stdin.take()) {
+            use std::io::Write;
+            // Small (a config, an LDIF, a password): written whole before the
+            // output is read, then closed so the command sees its end.
+            stdin
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("{program}: {e}"))?;
+        }
+        let pid = child.id();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(self.limit) {
+            Ok(Ok(out)) => Ok(Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }),
+            Ok(Err(e)) => Err(format!("{program}: {e}")),
+            Err(_) => {
+                // SAFETY: signalling the child we started and have not reaped
+                // (the waiting thread reaps it after the kill).
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+                Err(format!(
+                    "{program} did not finish within {}s",
+                    self.limit.as_secs_f32()
+                ))
+            }
+        }
+    }
+}
 
 /// Runs `COMMAND status <unit>`; true when it exits 0.
 pub fn status(cfg: &Config, unit: &str) -> Result<bool, String> {
     run(&cfg.service_command, &["status", unit]).map(|code| code == 0)
 }
 
-/// Runs `program args...` and returns its exit code, killing it after the timeout.
+/// Runs `program args...` and returns its exit code.
 pub fn run(program: &str, args: &[&str]) -> Result<i32, String> {
     run_for(program, args, COMMAND_TIMEOUT)
 }
 
 /// `run` with another time limit.
 pub fn run_for(program: &str, args: &[&str], limit: Duration) -> Result<i32, String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok(status.code().unwrap_or(-1)),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "{program} did not finish within {}s",
-                    COMMAND_TIMEOUT.as_secs()
-                ));
-            }
-            Err(e) => return Err(format!("{program}: {e}")),
-        }
-    }
+    Cmd::new(program)
+        .args(args.iter().copied())
+        .limit(limit)
+        .run()
+        .map(|out| out.code)
 }
 
 /// Like `run`, but also returns what the command printed (stdout and stderr),
@@ -60,45 +144,9 @@ pub fn run_input(
     args: &[&str],
     input: Option<&str>,
 ) -> Result<(i32, String, String), String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        use std::io::Write;
-        // A small LDIF or config: written whole before the output is read.
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("{program}: {e}"))?;
+    let mut cmd = Cmd::new(program).args(args.iter().copied());
+    if let Some(text) = input {
+        cmd = cmd.input(text);
     }
-    let pid = child.id();
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(COMMAND_TIMEOUT) {
-        Ok(Ok(out)) => Ok((
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )),
-        Ok(Err(e)) => Err(format!("{program}: {e}")),
-        Err(_) => {
-            // SAFETY: signalling the child we started; at worst it already exited.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGKILL);
-            }
-            Err(format!(
-                "{program} did not finish within {}s",
-                COMMAND_TIMEOUT.as_secs()
-            ))
-        }
-    }
+    cmd.run().map(|out| (out.code, out.stdout, out.stderr))
 }

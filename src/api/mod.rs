@@ -52,6 +52,8 @@ pub struct App {
     pub sealer: crate::secrets::Sealer,
     /// The directory for OS users and groups, when configured.
     pub ldap: Option<crate::ldap::Directory>,
+    /// The job runner's handle: wake it, wait for a job.
+    pub jobs: crate::jobs::Jobs,
 }
 
 /// One worker thread's state: its own SQLite connection.
@@ -74,7 +76,7 @@ impl Worker {
     }
 }
 
-impl crate::gen::Daemon for App {
+impl crate::daemon::Daemon for App {
     fn config(&self) -> &Config {
         &self.config
     }
@@ -92,6 +94,13 @@ impl crate::gen::Daemon for App {
     }
     fn sealer(&self) -> &crate::secrets::Sealer {
         &self.sealer
+    }
+    fn jobs(&self) -> &crate::jobs::Jobs {
+        &self.jobs
+    }
+    fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

@@ -106,12 +106,15 @@ pub fn status(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     if rows.is_empty() {
         return Err(ApiError::not_found(format!("no data for request {id}")));
     }
-    let message: Vec<String> = rows.iter().map(|(t, m, _)| format!("{t} :: {m}")).collect();
+    let message: Vec<String> = rows
+        .iter()
+        .map(|m| format!("{} :: {}", m.created, m.message))
+        .collect();
     let status = rows
         .iter()
         .rev()
-        .find(|(_, _, s)| *s != 200)
-        .map(|(_, _, s)| *s)
+        .find(|m| m.status != 200)
+        .map(|m| m.status)
         .unwrap_or(200);
     Reply::ok(json!({ "message": message.join(";;"), "status": status }))
 }

@@ -1,4 +1,4 @@
-//! BMC setups: the IPMI credentials and channels nodes are configured with.
+//! BMC setups: the credentials, channels and protocol of nodes' BMCs.
 //! Passwords are answered only with a token, like everything under /config.
 
 use rusqlite::types::Value as Sql;
@@ -30,8 +30,13 @@ static FIELDS: &[Field] = &[
     field("netchannel", Kind::Int { min: 0, max: 15 }),
     field("mgmtchannel", Kind::Int { min: 0, max: 15 }),
     field("unmanaged_bmc_users", Kind::Choice(UNMANAGED_BMC_USERS)),
+    field("protocol", Kind::Choice(PROTOCOLS)),
+    field("port", Kind::Int { min: 1, max: 65535 }),
     aliased("comment", "comments", Kind::Text),
 ];
+
+/// How a BMC is driven (`power::`): IPMI over LAN, or Redfish over HTTPS.
+pub const PROTOCOLS: &[&str] = &["ipmi", "redfish"];
 
 struct BmcHooks;
 
@@ -59,6 +64,7 @@ impl Hooks for BmcHooks {
                 ("password", Sql::Text(password)),
                 ("netchannel", Sql::Integer(1)),
                 ("mgmtchannel", Sql::Integer(1)),
+                ("protocol", Sql::Text("ipmi".into())),
             ],
         );
         Ok(())

@@ -67,6 +67,15 @@ pub fn set_states(tx: &Transaction, batch: &[(i64, &str)]) -> Result<(), Error> 
     Ok(())
 }
 
+/// Records states by node name (power control's `power on` and the like).
+pub fn set_states_by_name(tx: &Transaction, batch: &[(&str, &str)]) -> Result<(), Error> {
+    let mut stmt = tx.prepare_cached("UPDATE node SET status = ?2 WHERE name = ?1")?;
+    for (node, state) in batch {
+        stmt.execute(rusqlite::params![node, state])?;
+    }
+    Ok(())
+}
+
 /// Every node's name and state, by name.
 pub fn states(store: &Store) -> Result<Vec<(String, String)>, Error> {
     let mut stmt = store

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/003_dns.sql"),
     include_str!("../../sql/004_secrets.sql"),
     include_str!("../../sql/005_racks.sql"),
+    include_str!("../../sql/006_queue.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

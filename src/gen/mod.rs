@@ -22,7 +22,6 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::cmdb::Store;
 use crate::config::Config;
-use crate::templates;
 
 /// Quiet time that ends a burst of changes.
 const QUIET: Duration = Duration::from_millis(300);
@@ -32,19 +31,7 @@ const DELAY_MAX: Duration = Duration::from_secs(3);
 /// regeneration is already due and reads the database as it is then.
 const QUEUE_MAX: usize = 1024;
 
-/// What the generator needs of the running daemon (the API's `App` provides
-/// it). The generator reads the model through a `Store`; it never goes through
-/// the API.
-pub trait Daemon: Send + Sync + 'static {
-    fn config(&self) -> &Config;
-    fn templates(&self) -> &templates::Shared;
-    /// The port nodes reach the API on (boot URLs in dhcpd.conf).
-    fn port(&self) -> u16;
-    /// Held for every write transaction (see `api::dispatch`).
-    fn write_lock(&self) -> &Mutex<()>;
-    fn regen(&self) -> &Regen;
-    fn sealer(&self) -> &crate::secrets::Sealer;
-}
+pub use crate::daemon::Daemon;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
