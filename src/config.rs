@@ -57,6 +57,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     // to poll, how Redfish BMCs' certificates are checked (an empty CA file:
     // the system's trust store), and how many jobs run at once.
     ("BMCCONTROL", "BMC_TIMEOUT", "10s"),
+    ("BMCCONTROL", "IPMI_CIPHER_SUITE", "3"),
     ("BMCCONTROL", "CONTROL_WAIT", "15s"),
     ("BMCCONTROL", "REDFISH_VERIFY_CERT", "yes"),
     ("BMCCONTROL", "REDFISH_CA_FILE", ""),
@@ -165,6 +166,8 @@ pub struct Config {
     /// request id instead.
     pub control_wait: Duration,
     pub redfish_verify_cert: bool,
+    /// `ipmitool -C`: the IPMI 2.0 cipher suite.
+    pub ipmi_cipher_suite: u8,
     pub redfish_ca_file: Option<PathBuf>,
     /// Jobs run at once by the queue's runner.
     pub job_workers: usize,
@@ -465,6 +468,13 @@ impl Config {
                 &get("BMCCONTROL", "REDFISH_VERIFY_CERT"),
             )?,
             redfish_ca_file: opt_path(get("BMCCONTROL", "REDFISH_CA_FILE")),
+            ipmi_cipher_suite: parse_int(
+                "BMCCONTROL",
+                "IPMI_CIPHER_SUITE",
+                &get("BMCCONTROL", "IPMI_CIPHER_SUITE"),
+                0,
+                17,
+            )? as u8,
             job_workers: parse_int(
                 "BMCCONTROL",
                 "JOB_WORKERS",
@@ -513,10 +523,7 @@ impl Config {
                 "[BMCCONTROL] BMC_TIMEOUT must be more than 0s".into(),
             ));
         }
-        for (s, k) in [
-            ("FILES", "MAXPACKAGINGTIME"),
-            ("SERVICES", "COOLDOWN"),
-        ] {
+        for (s, k) in [("FILES", "MAXPACKAGINGTIME"), ("SERVICES", "COOLDOWN")] {
             parse_duration(s, k, &get(s, k), 's')?;
         }
         for (s, k) in [

@@ -17,7 +17,4 @@ pub trait Daemon: Send + Sync + 'static {
     fn regen(&self) -> &crate::gen::Regen;
     fn sealer(&self) -> &crate::secrets::Sealer;
     fn jobs(&self) -> &crate::jobs::Jobs;
-    /// Called after a write outside a request commits: what was derived from
-    /// the database before is stale.
-    fn changed(&self);
 }

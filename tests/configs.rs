@@ -282,7 +282,7 @@ fn a_config_the_validator_rejects_is_never_installed() {
     let id = r.json()["request_id"].as_str().unwrap().to_string();
     let mut messages = String::new();
     let done = wait_until(Duration::from_secs(10), || {
-        let s = d.get_open(&format!("/service/status/{id}"));
+        let s = d.get(&format!("/service/status/{id}"));
         if s.status == 200 {
             messages.push_str(s.json()["message"].as_str().unwrap_or(""));
         }

@@ -40,7 +40,12 @@ fn luna2_reload_rereads_templates_with_cooldown_and_status() {
     );
     assert_eq!(d.get_open("/service/luna2/reload").status, 401);
 
-    let s = d.get_open(&format!("/service/status/{id}"));
+    assert_eq!(
+        d.get_open(&format!("/service/status/{id}")).status,
+        401,
+        "polling needs a token"
+    );
+    let s = d.get(&format!("/service/status/{id}"));
     assert_eq!(s.status, 200);
     assert_eq!(s.json()["status"], json!(200));
     assert!(
@@ -49,11 +54,11 @@ fn luna2_reload_rereads_templates_with_cooldown_and_status() {
         s.text()
     );
     assert_eq!(
-        d.get_open(&format!("/service/status/{id}")).status,
+        d.get(&format!("/service/status/{id}")).status,
         404,
         "messages are returned once"
     );
-    assert_eq!(d.get_open("/service/status/nope").status, 404);
+    assert_eq!(d.get("/service/status/nope").status, 404);
 
     // A broken template: the reload fails naming it and its line; the old set stays.
     std::thread::sleep(Duration::from_millis(1100));
@@ -72,7 +77,7 @@ fn luna2_reload_rereads_templates_with_cooldown_and_status() {
     );
     let id = r.json()["request_id"].as_str().unwrap().to_string();
     assert_eq!(
-        d.get_open(&format!("/service/status/{id}")).json()["status"],
+        d.get(&format!("/service/status/{id}")).json()["status"],
         json!(500)
     );
     assert_eq!(d.get("/service/nope/reload").status, 404);

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod boot;
 pub mod cluster;
+pub mod control;
 pub mod dns;
 pub mod files;
 pub mod interface;
@@ -97,10 +98,6 @@ impl crate::daemon::Daemon for App {
     }
     fn jobs(&self) -> &crate::jobs::Jobs {
         &self.jobs
-    }
-    fn changed(&self) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -252,6 +249,17 @@ pub enum Reply {
     /// Plain text: boot scripts, install scripts.
     Text(u16, String),
     File(std::fs::File, u64),
+    /// Wait for a queued job, then answer (see `Await`).
+    Await(Await),
+}
+
+/// A reply that depends on a job queued by the handler: after the handler's
+/// transaction commits, the worker waits up to `limit` for the job to end, then
+/// `then` builds the reply (told whether the job ended) in a new transaction.
+pub struct Await {
+    pub request_id: String,
+    pub limit: std::time::Duration,
+    pub then: fn(&mut Ctx, &str, bool) -> Result<Reply, ApiError>,
 }
 
 impl Reply {
@@ -286,6 +294,48 @@ fn reply_for_error(e: ApiError) -> Outgoing {
     }
 }
 
+/// Runs `f` with a context in a transaction (a write one under the write
+/// lock when `write`); commits only on success.
+#[allow(clippy::too_many_arguments)]
+fn transact(
+    worker: &mut Worker,
+    app: &App,
+    req: &Incoming,
+    write: bool,
+    token: Option<auth::Claims>,
+    params: Vec<String>,
+    body: Option<Value>,
+    f: impl FnOnce(&mut Ctx) -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
+    let behavior = if write {
+        TransactionBehavior::Immediate
+    } else {
+        TransactionBehavior::Deferred
+    };
+    // Writers queue here rather than in SQLite, whose busy handler sleeps in
+    // steps of up to 100 ms: under a boot storm that is the whole latency.
+    let _writing = write.then(|| app.write_lock.lock().unwrap_or_else(|e| e.into_inner()));
+    let tx = worker.db.transaction_with_behavior(behavior)?;
+    let mut ctx = Ctx {
+        store: crate::cmdb::Store {
+            tx: &tx,
+            config: &app.config,
+            sealer: &app.sealer,
+        },
+        app,
+        req,
+        token,
+        params,
+        body,
+    };
+    let result = f(&mut ctx);
+    drop(ctx);
+    match result {
+        Ok(reply) => tx.commit().map(|_| reply).map_err(ApiError::from),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs one request to completion. The transaction commits only on success.
 pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
     let method = if req.method == Method::Head {
@@ -317,39 +367,17 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
     } else {
         None
     };
-    let behavior = if route.write {
-        TransactionBehavior::Immediate
-    } else {
-        TransactionBehavior::Deferred
-    };
     let app = worker.app.clone();
-    // Writers queue here rather than in SQLite, whose busy handler sleeps in
-    // steps of up to 100 ms: under a boot storm that is the whole latency.
-    let _writing = route
-        .write
-        .then(|| app.write_lock.lock().unwrap_or_else(|e| e.into_inner()));
-    let tx = match worker.db.transaction_with_behavior(behavior) {
-        Ok(tx) => tx,
-        Err(e) => return reply_for_error(e.into()),
-    };
-    let mut ctx = Ctx {
-        store: crate::cmdb::Store {
-            tx: &tx,
-            config: &app.config,
-            sealer: &app.sealer,
-        },
-        app: &app,
+    let result = transact(
+        worker,
+        &app,
         req,
-        token,
-        params,
+        route.write,
+        token.clone(),
+        params.clone(),
         body,
-    };
-    let result = routes::run(route, &mut ctx);
-    drop(ctx);
-    let result = match result {
-        Ok(reply) => tx.commit().map(|_| reply).map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
+        |ctx| routes::run(route, ctx),
+    );
     if route.write && result.is_ok() {
         app.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -358,6 +386,18 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         app.regen.request(crate::gen::Service::Dhcp, None);
         app.regen.request(crate::gen::Service::Dns, None);
     }
+    let result = match result {
+        // The job is committed: wake the runner, wait for the job (with no
+        // transaction open), then answer from what it recorded.
+        Ok(Reply::Await(wait)) => {
+            app.jobs.wake();
+            let ended = app.jobs.wait(&wait.request_id, wait.limit);
+            transact(worker, &app, req, true, token, params, None, |ctx| {
+                (wait.then)(ctx, &wait.request_id, ended)
+            })
+        }
+        other => other,
+    };
     match result {
         Ok(Reply::Json(status, v)) => Outgoing {
             status,
@@ -383,6 +423,9 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
             body: Body::File(file, len),
             headers: Vec::new(),
         },
+        Ok(Reply::Await(_)) => {
+            reply_for_error(ApiError::Internal("a job's reply awaited twice".into()))
+        }
         Ok(Reply::Empty) => Outgoing {
             status: 204,
             content_type: "application/json",

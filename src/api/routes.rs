@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::Verb;
 use super::{
-    boot, cluster, dns, files, interface, monitor, network, osimage, osuser, rack, secrets,
-    service, system, tables, transfer, ApiError, Ctx, Reply,
+    boot, cluster, control, dns, files, interface, monitor, network, osimage, osuser, rack,
+    secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
 };
 use crate::cmdb::resource::Resource;
 use crate::http::Method::{self, Get, Post};
@@ -236,8 +236,18 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/monitor/node/{}",                           Open,  R, monitor::node),
     f(Post, "/monitor/node/{}",                           Node,  W, monitor::update_node),
 
+    // Power, chassis and SEL control; queued work and its messages
+    f(Get,  "/control/action/{}/{}/{}",                   Token, W, control::single),
+    f(Post, "/control/action/redfish/{}/{}",              Token, W, control::redfish),
+    f(Post, "/control/action/{}/{}",                      Token, W, control::bulk),
+    f(Get,  "/control/status/{}",                         Token, W, control::status),
+    f(Get,  "/config/status/{}",                          Token, W, control::config_status),
+    f(Get,  "/monitor/queue",                             Token, R, control::queue_list),
+    f(Get,  "/monitor/status",                            Token, R, control::status_list),
+    f(Post, "/monitor/status",                            Token, W, control::status_push),
+
     // Service control and the state of the services
-    f(Get,  "/service/status/{}",                         Open,  W, service::status),
+    f(Get,  "/service/status/{}",                         Token, W, service::status),
     f(Get,  "/service/{}/reload",                         Token, W, service::reload),
     f(Get,  "/monitor/service/{}",                        Open,  R, service::monitor),
 

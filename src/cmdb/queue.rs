@@ -91,10 +91,8 @@ pub fn claim(tx: &Transaction) -> Result<Option<Job>, Error> {
 
 /// Ends job `id`: `done` when it succeeded, else `failed`.
 pub fn finish(tx: &Transaction, id: i64, ok: bool) -> Result<(), Error> {
-    tx.prepare_cached(
-        "UPDATE queue SET status = ?2, finished = datetime('now') WHERE id = ?1",
-    )?
-    .execute(params![id, if ok { "done" } else { "failed" }])?;
+    tx.prepare_cached("UPDATE queue SET status = ?2, finished = datetime('now') WHERE id = ?1")?
+        .execute(params![id, if ok { "done" } else { "failed" }])?;
     Ok(())
 }
 
@@ -130,6 +128,14 @@ pub fn pending(tx: &Transaction, request_id: &str) -> Result<bool, Error> {
         .query_row([request_id], |_| Ok(()))
         .optional()?
         .is_some())
+}
+
+/// The task of the (first) job of `request_id`.
+pub fn task(tx: &Transaction, request_id: &str) -> Result<Option<String>, Error> {
+    Ok(tx
+        .prepare_cached("SELECT task FROM queue WHERE request_id = ?1 ORDER BY id LIMIT 1")?
+        .query_row([request_id], |r| r.get(0))
+        .optional()?)
 }
 
 /// Whether any job was ever queued under `request_id` (and not yet purged).

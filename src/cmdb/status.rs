@@ -53,7 +53,9 @@ pub fn add_outcome(
         "INSERT INTO status (request_id, username_initiator, status, message, node, outcome)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![request_id, initiator, status, message, node, outcome])?;
+    .execute(params![
+        request_id, initiator, status, message, node, outcome
+    ])?;
     Ok(())
 }
 
@@ -96,7 +98,9 @@ pub fn known(tx: &Transaction, request_id: &str) -> Result<bool, Error> {
 pub fn all(tx: &Transaction) -> Result<Vec<Value>, Error> {
     let rows = tx
         .prepare_cached(
-            "SELECT request_id, username_initiator, created, read, message FROM status ORDER BY created, id",
+            "SELECT request_id, username_initiator, created, read,
+                    CASE WHEN node IS NULL THEN message ELSE node || ': ' || message END
+             FROM status ORDER BY created, id",
         )?
         .query_map([], |r| {
             Ok(json!({

@@ -35,8 +35,8 @@ impl Params {
 }
 
 pub fn run(run: &mut Run) -> Result<String, String> {
-    let params: Params = serde_json::from_str(&run.job.param)
-        .map_err(|e| format!("unreadable parameters: {e}"))?;
+    let params: Params =
+        serde_json::from_str(&run.job.param).map_err(|e| format!("unreadable parameters: {e}"))?;
     let settings = Settings::from_config(run.app.config());
     let targets = read(run.app, run.db, |store| {
         cmdb::control::targets(store, &params.nodes)
@@ -47,6 +47,16 @@ pub fn run(run: &mut Run) -> Result<String, String> {
     }
     let action = Action::parse(&params.command, &params.action)
         .ok_or_else(|| format!("unknown action '{}'", params.task()))?;
+    run.message(
+        200,
+        &format!(
+            "{} for {} ({} nodes, {} at a time)",
+            params.task(),
+            params.label,
+            params.nodes.len(),
+            settings.batch_size
+        ),
+    );
     let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let (app, job) = (run.app, run.job);
     let db = &mut *run.db;

@@ -20,7 +20,9 @@ fn verb(action: Action) -> &'static [&'static str] {
         // `chassis noidentify` is no ipmitool verb: an interval of 0 turns
         // the light off.
         Action::NoIdentify => &["chassis", "identify", "0"],
-        Action::SelList => &["sel", "elist"],
+        // `elist` resolves sensor names through the SDR, which costs a round
+        // trip per entry and prints SDR complaints among the entries.
+        Action::SelList => &["sel", "list"],
         Action::SelClear => &["sel", "clear"],
     }
 }
@@ -28,9 +30,10 @@ fn verb(action: Action) -> &'static [&'static str] {
 /// The whole argument vector (without the password).
 pub fn argv(settings: &Settings, bmc: &Bmc, action: Action) -> Vec<String> {
     // Retries and their interval fit the time limit: a BMC that does not
-    // answer is reported as such rather than killed mid-way.
-    let tries = 2u64;
-    let interval = (settings.timeout.as_secs() / (tries + 1)).max(1);
+    // answer is reported as such rather than killed mid-way. ipmitool spends
+    // about 2 x interval x (retries + 1) on a silent BMC.
+    let retries = 2u64;
+    let interval = (settings.timeout.as_secs() / (2 * (retries + 1))).max(1);
     let mut args: Vec<String> = [
         "-I",
         "lanplus",
@@ -41,10 +44,14 @@ pub fn argv(settings: &Settings, bmc: &Bmc, action: Action) -> Vec<String> {
         "-U",
         &bmc.username,
         "-E",
+        // A fixed cipher suite (upstream's 3: HMAC-SHA1, AES-CBC-128) spares
+        // the cipher-suite discovery many BMCs answer slowly or not at all.
+        "-C",
+        &settings.ipmi_cipher_suite.to_string(),
         "-N",
         &interval.to_string(),
         "-R",
-        &tries.to_string(),
+        &retries.to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -62,16 +69,34 @@ pub fn run(settings: &Settings, bmc: &Bmc, action: Action) -> Outcome {
         .run();
     let out = match out {
         Ok(out) => out,
+        Err(e) if e.contains("did not finish") => {
+            return Outcome::Failed(format!(
+                "no answer from the BMC at {} within {}s",
+                bmc.address,
+                settings.timeout.as_secs()
+            ))
+        }
         Err(e) => return Outcome::Failed(e),
     };
     if out.code != 0 {
         return Outcome::Failed(format!(
-            "ipmitool exited {}: {}",
+            "BMC at {}: ipmitool exited {}: {}",
+            bmc.address,
             out.code,
             first_line(&out.stderr)
         ));
     }
-    interpret(action, &out.stdout)
+    // Some answers ("SEL has no entries") come on standard error.
+    let said = if out.stdout.trim().is_empty() {
+        out.stderr
+            .lines()
+            .filter(|l| !l.contains("Cipher Suites"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        out.stdout
+    };
+    interpret(action, &said)
 }
 
 /// What ipmitool's output means for `action`.
@@ -125,6 +150,7 @@ mod tests {
             batch_delay: std::time::Duration::ZERO,
             verify_cert: true,
             ca_file: None,
+            ipmi_cipher_suite: 3,
         };
         let args = argv(&settings, &bmc, Action::NoIdentify);
         assert!(args.iter().all(|a| !a.contains("s3cret")), "{args:?}");
@@ -148,7 +174,10 @@ mod tests {
             Outcome::Failed(_)
         ));
         assert_eq!(
-            interpret(Action::Identify, "Chassis identify interval: default (15 seconds)\n"),
+            interpret(
+                Action::Identify,
+                "Chassis identify interval: default (15 seconds)\n"
+            ),
             Outcome::Ok("Chassis identify interval: default (15 seconds)".into())
         );
     }

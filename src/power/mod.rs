@@ -44,7 +44,8 @@ impl Action {
     }
 
     /// What the API calls each, for messages and refusals.
-    pub const ALL: &'static str = "power on|off|reset|cycle|status, chassis identify|noidentify, sel list|clear";
+    pub const ALL: &'static str =
+        "power on|off|reset|cycle|status, chassis identify|noidentify, sel list|clear";
 
     pub fn name(self) -> &'static str {
         match self {
@@ -94,17 +95,10 @@ impl Outcome {
             Outcome::Ok(m) | Outcome::Failed(m) => m,
         }
     }
-
-    /// Rebuilds an outcome from its bucket and message (as stored).
-    pub fn from_parts(bucket: &str, message: &str) -> Outcome {
-        match bucket {
-            "on" => Outcome::On,
-            "off" => Outcome::Off,
-            "ok" => Outcome::Ok(message.to_string()),
-            _ => Outcome::Failed(message.to_string()),
-        }
-    }
 }
+
+/// A node and how its action ended.
+pub type NodeOutcome = (String, Outcome);
 
 /// The settings BMC commands run with.
 #[derive(Clone, Debug)]
@@ -114,6 +108,7 @@ pub struct Settings {
     pub batch_delay: Duration,
     pub verify_cert: bool,
     pub ca_file: Option<std::path::PathBuf>,
+    pub ipmi_cipher_suite: u8,
 }
 
 impl Settings {
@@ -124,6 +119,7 @@ impl Settings {
             batch_delay: cfg.bmc_batch_delay,
             verify_cert: cfg.redfish_verify_cert,
             ca_file: cfg.redfish_ca_file.clone(),
+            ipmi_cipher_suite: cfg.ipmi_cipher_suite,
         }
     }
 }
@@ -143,7 +139,7 @@ pub fn run_batches(
     settings: &Settings,
     targets: Vec<(String, Target)>,
     action: Action,
-    report: &mut dyn FnMut(&[(String, Outcome)]),
+    report: &mut dyn FnMut(&[NodeOutcome]),
 ) {
     let mut bmcs = Vec::new();
     let mut unusable = Vec::new();
@@ -160,7 +156,7 @@ pub fn run_batches(
         if i > 0 && !settings.batch_delay.is_zero() {
             std::thread::sleep(settings.batch_delay);
         }
-        let outcomes: Vec<(String, Outcome)> = std::thread::scope(|scope| {
+        let outcomes: Vec<NodeOutcome> = std::thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .iter()
                 .map(|bmc| scope.spawn(move || run(settings, bmc, action)))

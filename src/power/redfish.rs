@@ -56,8 +56,10 @@ fn call(
     body: Option<&Value>,
 ) -> Result<Answer, String> {
     let url = format!("{}{path}", base(bmc));
+    // A proxy from the environment is for the outside world, not the BMC
+    // network.
     let mut config = format!(
-        "user = {}\nurl = {}\n",
+        "user = {}\nurl = {}\nnoproxy = \"*\"\n",
         quoted(&format!("{}:{}", bmc.username, bmc.password)),
         quoted(&url)
     );
@@ -92,7 +94,11 @@ fn call(
         .limit(settings.timeout + std::time::Duration::from_secs(2))
         .run()?;
     if out.code != 0 {
-        return Err(format!("curl exited {}: {}", out.code, first_line(&out.stderr)));
+        return Err(format!(
+            "curl exited {}: {}",
+            out.code,
+            first_line(&out.stderr)
+        ));
     }
     let (text, code) = out
         .stdout
@@ -114,7 +120,9 @@ fn refusal(what: &str, a: &Answer) -> String {
         .or_else(|| a.body.pointer("/error/message"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    format!("{what}: HTTP {} {msg}", a.status).trim_end().to_string()
+    format!("{what}: HTTP {} {msg}", a.status)
+        .trim_end()
+        .to_string()
 }
 
 /// The path of the BMC's (first) computer system.
@@ -189,10 +197,14 @@ fn act(settings: &Settings, bmc: &Bmc, action: Action) -> Result<Outcome, String
         Action::Reset => {
             reset(settings, bmc, &sys, "ForceRestart").map(|_| Outcome::Ok("power reset".into()))
         }
-        Action::Cycle => {
-            reset(settings, bmc, &sys, "PowerCycle").map(|_| Outcome::Ok("power cycle".into()))
-        }
-        Action::Identify => patch(settings, bmc, &sys, &json!({ "IndicatorLED": "Lit" }))
+        // Not every BMC implements PowerCycle: off then on is the same.
+        Action::Cycle => reset(settings, bmc, &sys, "PowerCycle")
+            .or_else(|_| {
+                reset(settings, bmc, &sys, "ForceOff")?;
+                reset(settings, bmc, &sys, "On")
+            })
+            .map(|_| Outcome::Ok("power cycle".into())),
+        Action::Identify => patch(settings, bmc, &sys, &json!({ "IndicatorLED": "Blinking" }))
             .map(|_| Outcome::Ok("chassis identify".into())),
         Action::NoIdentify => patch(settings, bmc, &sys, &json!({ "IndicatorLED": "Off" }))
             .map(|_| Outcome::Ok("chassis noidentify".into())),
@@ -210,7 +222,12 @@ fn act(settings: &Settings, bmc: &Bmc, action: Action) -> Result<Outcome, String
                 .flatten()
                 .map(|e| {
                     let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
-                    format!("{} | {} | {}", field("Created"), field("Severity"), field("Message"))
+                    format!(
+                        "{} | {} | {}",
+                        field("Created"),
+                        field("Severity"),
+                        field("Message")
+                    )
                 })
                 .collect();
             Ok(Outcome::Ok(lines.join("\n")))
@@ -256,9 +273,13 @@ pub fn upload(
     let sys = system(settings, bmc)?;
     let below = path.unwrap_or("Bios/Settings").trim_start_matches('/');
     let ok = !below.is_empty()
-        && below
-            .split('/')
-            .all(|s| !s.is_empty() && s != ".." && s != "." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'));
+        && below.split('/').all(|s| {
+            !s.is_empty()
+                && s != ".."
+                && s != "."
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        });
     if !ok {
         return Err(format!("invalid Redfish path '{below}'"));
     }
