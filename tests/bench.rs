@@ -298,6 +298,7 @@ fn main() {
 
     boot_storm(addr, pid, &token, &dir);
     transfer(addr, &token, &dir);
+    control_bench(&dir);
 
     // Both sides of the comparison start from this state.
     let snapshot = dir.join("snapshot.db");
@@ -308,6 +309,223 @@ fn main() {
     let _ = child.wait();
     compare(&dir, nofile);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// BMCs for the power bench: one ipmi_sim each on 127.0.80.x.
+const BMCS: usize = 50;
+
+/// The ipmi_sim fixture beside the work tree.
+fn ipmi_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/ipmi_sim")
+}
+
+/// `ipmitool ... chassis power status` against one simulated BMC; true on exit 0.
+fn ipmi_status(ip: &str) -> bool {
+    Command::new("ipmitool")
+        .args([
+            "-I", "lanplus", "-C", "3", "-N", "1", "-R", "1", "-H", ip, "-p", "9623",
+        ])
+        .args(["-U", "admin", "-E", "chassis", "power", "status"])
+        .env("IPMI_PASSWORD", "admin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Starts `BMCS` ipmi_sim processes; None when ipmi_sim is missing.
+fn start_bmcs(dir: &Path) -> Option<Vec<Child>> {
+    let fixture = ipmi_fixture();
+    let lan = std::fs::read_to_string(fixture.join("lan.conf")).ok()?;
+    let mut sims = Vec::new();
+    for i in 1..=BMCS {
+        let d = dir.join(format!("bmc{i}"));
+        std::fs::create_dir_all(d.join("state")).expect("bmc dir");
+        for f in ["sim.emu", "chassis.sh"] {
+            std::fs::copy(fixture.join(f), d.join(f)).expect("fixture");
+        }
+        let ip = format!("127.0.80.{i}");
+        std::fs::write(
+            d.join("lan.conf"),
+            lan.replace("addr 127.0.0.1 9623", &format!("addr {ip} 9623")),
+        )
+        .expect("lan.conf");
+        let child = Command::new("ipmi_sim")
+            .args(["-c", "lan.conf", "-f", "sim.emu", "-n", "-s", "./state"])
+            .current_dir(&d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match child {
+            Ok(c) => sims.push(c),
+            Err(_) => return None,
+        }
+    }
+    for i in 1..=BMCS {
+        let ip = format!("127.0.80.{i}");
+        let up = (0..50).any(|_| {
+            ipmi_status(&ip) || {
+                std::thread::sleep(Duration::from_millis(100));
+                false
+            }
+        });
+        assert!(up, "simulated BMC {ip} did not answer");
+    }
+    Some(sims)
+}
+
+/// Power status of 50 nodes across 50 simulated BMCs through luna2d (batches
+/// of 10, no delay), against the floor: the same 50 `ipmitool` calls run
+/// directly, 10 at a time. Then `/monitor/queue` with 10,000 finished jobs.
+fn control_bench(dir: &Path) {
+    let dir = dir.join("control");
+    std::fs::create_dir_all(&dir).expect("control dir");
+    let Some(mut sims) = start_bmcs(&dir) else {
+        println!("power x{BMCS}        skipped: ipmi_sim (openipmi) is not installed");
+        return;
+    };
+    let ini = dir.join("bench.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[LOGGER]\nLOGFILE = {}\n[BMCCONTROL]\nBMC_BATCH_SIZE = 10\nBMC_BATCH_DELAY = 0s\nBMC_TIMEOUT = 5s\nCONTROL_WAIT = 0s\n",
+            dir.join("daemon.log").display()
+        ),
+    )
+    .expect("ini");
+    let (mut child, addr) = start(ours_bin(), &dir.join("var"), &ini);
+    let mut c = Client::connect(addr);
+    let (_, body) = c.call(
+        "POST",
+        "/token",
+        "",
+        Some(r#"{"username":"luna","password":"luna"}"#),
+    );
+    let token = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let post = |c: &mut Client, path: &str, body: String| {
+        let (status, text) = c.call("POST", path, &token, Some(&body));
+        assert!(
+            status == 201 || status == 200,
+            "{path}: {status} {}",
+            String::from_utf8_lossy(&text)
+        );
+        text
+    };
+    post(
+        &mut c,
+        "/config/network/bmcnet",
+        r#"{"config":{"network":{"bmcnet":{"network":"127.0.80.0/24","dhcp":false}}}}"#.into(),
+    );
+    post(
+        &mut c,
+        "/config/bmcsetup/sim",
+        r#"{"config":{"bmcsetup":{"sim":{"username":"admin","password":"admin","port":9623}}}}"#
+            .into(),
+    );
+    for i in 1..=BMCS {
+        post(
+            &mut c,
+            &format!("/config/node/bmc{i:02}"),
+            format!(
+                r#"{{"config":{{"node":{{"bmc{i:02}":{{"group":"compute","bmcsetup":"sim","interfaces":[{{"interface":"BMC","network":"bmcnet","ipaddress":"127.0.80.{i}"}}]}}}}}}}}"#
+            ),
+        );
+    }
+    let hostlist =
+        format!(r#"{{"control":{{"power":{{"status":{{"hostlist":"bmc[01-{BMCS}]"}}}}}}}}"#);
+    let mut ours = Duration::MAX;
+    let mut direct = Duration::MAX;
+    let mut failed = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let text = post(&mut c, "/control/action/power/_status", hostlist.clone());
+        let id = serde_json::from_slice::<serde_json::Value>(&text).expect("json")["request_id"]
+            .as_str()
+            .expect("request id")
+            .to_string();
+        let mut answered = 0;
+        for _ in 0..6000 {
+            let (_, text) = c.call("GET", &format!("/control/status/{id}"), &token, None);
+            let v: serde_json::Value = serde_json::from_slice(&text).expect("json");
+            for bucket in ["on", "off"] {
+                answered += v["control"]["power"][bucket]
+                    .as_object()
+                    .map_or(0, |o| o.len());
+            }
+            failed += v["control"]["failed"].as_object().map_or(0, |o| o.len());
+            if v["complete"] == serde_json::json!(true) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        ours = ours.min(t.elapsed());
+        assert_eq!(answered + failed, BMCS, "every node answered");
+
+        let t = Instant::now();
+        for batch in (1..=BMCS).collect::<Vec<_>>().chunks(10) {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|i| {
+                    let ip = format!("127.0.80.{i}");
+                    std::thread::spawn(move || ipmi_status(&ip))
+                })
+                .collect();
+            for h in handles {
+                assert!(h.join().expect("ipmitool"), "direct ipmitool failed");
+            }
+        }
+        direct = direct.min(t.elapsed());
+    }
+    println!(
+        "power x{BMCS}        status of {BMCS} nodes, batches of 10: ours {} ms ({} ms per batch), \
+         ipmitool directly {} ms: ratio {:.2}, {failed} failed, target <= 5000 ms",
+        ours.as_millis(),
+        ours.as_millis() / 5,
+        direct.as_millis(),
+        ours.as_secs_f64() / direct.as_secs_f64()
+    );
+
+    // /monitor/queue with 10,000 finished jobs in the table.
+    {
+        let db = rusqlite::Connection::open(dir.join("var/luna.db")).expect("db");
+        db.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        db.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        let mut stmt = db
+            .prepare(
+                "INSERT INTO queue (request_id, username_initiator, subsystem, task, param, status, started, finished)
+                 VALUES (?1, 'bench', 'control', 'power status', '{}', 'done', datetime('now'), datetime('now'))",
+            )
+            .expect("prepare");
+        for i in 0..10_000 {
+            stmt.execute([format!("bench{i:05}")]).expect("insert");
+        }
+        drop(stmt);
+        db.execute_batch("COMMIT").expect("commit");
+    }
+    let mut lat = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let (status, _) = c.call("GET", "/monitor/queue", &token, None);
+        lat.push(t.elapsed());
+        assert_eq!(status, 200);
+    }
+    lat.sort();
+    println!(
+        "monitor queue   GET /monitor/queue with 10,000 finished jobs: p50 {} p99 {}, target <= 20 ms",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    for s in &mut sims {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
 }
 
 fn ours_bin() -> &'static Path {

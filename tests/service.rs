@@ -135,3 +135,33 @@ fn service_monitoring_reports_the_command_result() {
         )
     );
 }
+
+#[test]
+fn a_reload_within_the_cooldown_names_the_pending_one_or_answers_204() {
+    let mut d = Daemon::start_with(
+        "svc-cooldown",
+        Options {
+            ini: "[SERVICES]\nCOOLDOWN = 30s\n".into(),
+            ..Default::default()
+        },
+    );
+    let r = d.get("/service/dhcp/reload");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let first = r.json()["request_id"].as_str().unwrap().to_string();
+    // Still queued (regenerations wait for a quiet moment): the same request.
+    let r = d.get("/service/dhcp/reload");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["request_id"], json!(first), "{}", r.text());
+    assert!(r.message().contains("already queued"), "{}", r.text());
+    let mut messages = String::new();
+    let ended = crate::util::wait_until(Duration::from_secs(10), || {
+        let s = d.get(&format!("/service/status/{first}"));
+        if s.status == 200 {
+            messages.push_str(s.json()["message"].as_str().unwrap_or(""));
+        }
+        messages.contains("configuration")
+    });
+    assert!(ended, "{messages}");
+    // Done, and still within the cooldown: nothing to do, nothing to poll.
+    assert_eq!(d.get("/service/dhcp/reload").status, 204);
+}

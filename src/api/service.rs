@@ -3,7 +3,10 @@
 //!
 //! Every reload is recorded under a request id; `GET /service/status/{id}`
 //! answers the messages not yet read and marks them read. A second reload of the
-//! same service within `[SERVICES] COOLDOWN` answers 204 and does nothing.
+//! same service within `[SERVICES] COOLDOWN` does nothing: while the first is
+//! still under way it answers 200 with the first one's request id ("already
+//! queued", as upstream), once that has ended it answers 204 (the spec's
+//! "in cooldown").
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,22 +17,24 @@ use serde_json::json;
 use super::{ApiError, Ctx, Reply};
 use crate::gen::Service;
 
-/// When each service was last reloaded, for the cooldown.
+/// When each service was last reloaded, and under which request id, for the
+/// cooldown.
 #[derive(Default)]
 pub struct Cooldowns {
-    last: Mutex<HashMap<String, Instant>>,
+    last: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 impl Cooldowns {
-    /// True (and the time recorded) when `service` may run again now.
-    fn try_start(&self, service: &str, cooldown: Duration) -> bool {
+    /// Records `request_id` as `service`'s reload now, unless one was recorded
+    /// within `cooldown`: then answers that one's request id.
+    fn try_start(&self, service: &str, cooldown: Duration, request_id: &str) -> Option<String> {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         match last.get(service) {
-            Some(t) if now.duration_since(*t) < cooldown => false,
+            Some((t, id)) if now.duration_since(*t) < cooldown => Some(id.clone()),
             _ => {
-                last.insert(service.to_string(), now);
-                true
+                last.insert(service.to_string(), (now, request_id.to_string()));
+                None
             }
         }
     }
@@ -52,10 +57,21 @@ pub fn reload(ctx: &mut Ctx) -> Result<Reply, ApiError> {
             SERVICES.join(", ")
         )));
     }
-    if !ctx.app.cooldowns.try_start(&name, ctx.app.config.cooldown) {
+    let id = request_id()?;
+    if let Some(previous) = ctx
+        .app
+        .cooldowns
+        .try_start(&name, ctx.app.config.cooldown, &id)
+    {
+        let pending = matches!(name.as_str(), "dhcp" | "dns") && !ctx.app.regen.ended(&previous);
+        if pending {
+            return Ok(Reply::Json(
+                200,
+                json!({ "message": format!("{name} reload already queued"), "request_id": previous }),
+            ));
+        }
         return Ok(Reply::Empty);
     }
-    let id = request_id()?;
     let service = match name.as_str() {
         "dhcp" => Some(Service::Dhcp),
         "dns" => Some(Service::Dns),

@@ -59,7 +59,12 @@ pub struct Regen {
     tx: Sender<Job>,
     rx: Mutex<Option<Receiver<Job>>>,
     outcome: Mutex<HashMap<Service, Result<(), String>>>,
+    /// Request ids whose regeneration has ended (the most recent few).
+    ended: Mutex<std::collections::VecDeque<String>>,
 }
+
+/// Ended request ids remembered.
+const ENDED_MAX: usize = 256;
 
 impl Default for Regen {
     fn default() -> Regen {
@@ -68,6 +73,7 @@ impl Default for Regen {
             tx,
             rx: Mutex::new(Some(rx)),
             outcome: Mutex::default(),
+            ended: Mutex::default(),
         }
     }
 }
@@ -85,6 +91,15 @@ impl Regen {
         {
             log::debug!("regeneration queue full; one is already due");
         }
+    }
+
+    /// Whether the regeneration asked for under `request_id` has ended.
+    pub fn ended(&self, request_id: &str) -> bool {
+        self.ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|id| id == request_id)
     }
 
     /// The last regeneration's error, if it failed.
@@ -163,6 +178,13 @@ fn run(app: &dyn Daemon, db: &mut rusqlite::Connection, service: Service, ids: &
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(service, result.map(|_| ()));
+    let mut ended = app.regen().ended.lock().unwrap_or_else(|e| e.into_inner());
+    for id in ids {
+        if ended.len() >= ENDED_MAX {
+            ended.pop_front();
+        }
+        ended.push_back(id.clone());
+    }
 }
 
 /// A file to install: its final path and content.
