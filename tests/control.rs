@@ -118,7 +118,17 @@ fn ipmi_single_node_actions_reach_the_bmc() {
     let state = d.get("/monitor/node/n001").json();
     assert!(state.to_string().contains("power on"), "{state}");
 
-    for action in ["_cycle", "_reset", "_off"] {
+    // ipmi_sim cycles a powered node off, then on again a second later.
+    assert_eq!(d.get("/control/action/power/n001/_cycle").status, 204);
+    let cycled = wait_until(Duration::from_secs(5), || {
+        sim.chassis_log()
+            .iter()
+            .filter(|l| *l == "set power 1")
+            .count()
+            == 2
+    });
+    assert!(cycled, "{:?}", sim.chassis_log());
+    for action in ["_reset", "_off"] {
         let r = d.get(&format!("/control/action/power/n001/{action}"));
         assert_eq!(r.status, 204, "{action}: {}", r.text());
     }
@@ -145,25 +155,26 @@ fn ipmi_single_node_actions_reach_the_bmc() {
         .to_string();
     assert!(!after.contains(" | "), "cleared: {after}");
 
-    // Exactly what was sent, in order: the sim logs every chassis call.
-    let log = sim.chassis_log();
-    let power: Vec<&String> = log.iter().filter(|l| l.starts_with("set power")).collect();
-    assert_eq!(
-        power.first().map(|s| s.as_str()),
-        Some("set power 1"),
-        "{log:?}"
-    );
-    assert_eq!(
-        power.last().map(|s| s.as_str()),
-        Some("set power 0"),
-        "{log:?}"
-    );
-    let identify: Vec<&String> = log
-        .iter()
-        .filter(|l| l.starts_with("set identify"))
+    // Exactly what was sent, in order: the sim logs every chassis call (reads
+    // are "get power"; SEL calls are not chassis calls).
+    let sets: Vec<String> = sim
+        .chassis_log()
+        .into_iter()
+        .filter(|l| l.starts_with("set "))
         .collect();
-    assert_eq!(identify.len(), 2, "identify, then off: {log:?}");
-    assert!(identify[1].starts_with("set identify 0"), "{log:?}");
+    assert_eq!(
+        sets,
+        [
+            "set power 1",
+            "set power 0",
+            "set power 1",
+            "set reset 1",
+            "set power 0",
+            "set identify 15 0",
+            "set identify 0 0"
+        ],
+        "on, cycle (off, on), reset, off, identify, noidentify"
+    );
 }
 
 #[test]
