@@ -64,7 +64,7 @@ pub fn run(run: &mut Run) -> Result<String, String> {
         for (_, outcome) in batch {
             *counts.entry(outcome.bucket()).or_default() += 1;
         }
-        let recorded = write(app, db, |store| record(store, job, action, batch));
+        let recorded = write(app, db, |store| record(store, job, Some(action), batch));
         if let Err(e) = recorded {
             log::error!("job {}: cannot record outcomes: {e}", job.request_id);
         }
@@ -80,7 +80,7 @@ pub fn run(run: &mut Run) -> Result<String, String> {
 fn record(
     store: &Store,
     job: &cmdb::queue::Job,
-    action: Action,
+    action: Option<Action>,
     batch: &[(String, Outcome)],
 ) -> Result<(), cmdb::Error> {
     let mut states = Vec::new();
@@ -93,12 +93,16 @@ fn record(
             outcome.bucket(),
             outcome.message(),
         )?;
-        let switched = matches!(
-            (action, outcome),
-            (Action::On | Action::Off | Action::Reset | Action::Cycle, o) if !matches!(o, Outcome::Failed(_))
-        );
-        if switched {
-            states.push((node.as_str(), action.name()));
+        let switched = match action {
+            Some(a @ (Action::On | Action::Off | Action::Reset | Action::Cycle))
+                if !matches!(outcome, Outcome::Failed(_)) =>
+            {
+                Some(a)
+            }
+            _ => None,
+        };
+        if let Some(a) = switched {
+            states.push((node.as_str(), a.name()));
         }
     }
     cmdb::monitor::set_states_by_name(store.tx, &states)
@@ -133,19 +137,6 @@ fn redfish(
     };
     let job = run.job;
     let batch = [(node, outcome)];
-    write(run.app, run.db, |store| {
-        for (node, outcome) in &batch {
-            cmdb::status::add_outcome(
-                store.tx,
-                &job.request_id,
-                &job.initiator,
-                node,
-                outcome.bucket(),
-                outcome.message(),
-            )?;
-        }
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
+    write(run.app, run.db, |store| record(store, job, None, &batch)).map_err(|e| e.to_string())?;
     result
 }
