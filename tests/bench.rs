@@ -316,7 +316,13 @@ const BMCS: usize = 50;
 
 /// The ipmi_sim fixture beside the work tree.
 fn ipmi_fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/ipmi_sim")
+    // `shared/` beside the work tree; `LUNA2D_SHARED` where a checkout lives
+    // elsewhere.
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    let shared = std::env::var_os("LUNA2D_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or(beside);
+    shared.join("fixtures/ipmi_sim")
 }
 
 /// `ipmitool ... chassis power status` against one simulated BMC; true on exit 0.

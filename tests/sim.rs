@@ -34,7 +34,13 @@ pub const IPMITOOL_FAST: [&str; 6] = ["-C", "3", "-R", "1", "-N", "1"];
 
 /// Where the ipmi_sim fixture lives: `shared/` beside the work tree (as in CI).
 fn ipmi_fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/ipmi_sim")
+    // `shared/` beside the work tree; `LUNA2D_SHARED` where a checkout lives
+    // elsewhere.
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    let shared = std::env::var_os("LUNA2D_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or(beside);
+    shared.join("fixtures/ipmi_sim")
 }
 
 /// Returns whether a test that needs `what` may go on: true when it is
