@@ -30,6 +30,11 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("FILES", "IMAGE_DIRECTORY", "{data}/images"),
     ("FILES", "TMP_DIRECTORY", "{data}/tmp"),
     ("FILES", "MAXPACKAGINGTIME", "10m"),
+    // luna2d's own: how grab and push reach nodes: 'ssh' (root's keys, as
+    // upstream) or 'daemon' (an rsync daemon on the node: module, port).
+    ("FILES", "RSYNC_TRANSPORT", "ssh"),
+    ("FILES", "RSYNC_MODULE", "root"),
+    ("FILES", "RSYNC_PORT", "873"),
     ("SECRETS", "ENCRYPT_SECRETS", "yes"),
     ("WEBSERVER", "PORT", ""),
     ("WEBSERVER", "PROTOCOL", ""),
@@ -63,6 +68,10 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("BMCCONTROL", "REDFISH_CA_FILE", ""),
     ("BMCCONTROL", "JOB_WORKERS", "2"),
     ("HA", "NO_SHAREDIP", "no"),
+    // luna2d's own (upstream's bootstrap.ini): the cluster network and the
+    // controller's address written into a new database at first start.
+    ("BOOTSTRAP", "CLUSTER_NETWORK", "10.141.0.0/16"),
+    ("BOOTSTRAP", "CONTROLLER_IP", "10.141.255.254"),
     // The directory for OS users and groups; an empty URI disables them.
     ("LDAP", "URI", ""),
     ("LDAP", "BASE", "dc=cluster"),
@@ -171,6 +180,15 @@ pub struct Config {
     pub redfish_ca_file: Option<PathBuf>,
     /// Jobs run at once by the queue's runner.
     pub job_workers: usize,
+    /// `[FILES] MAXPACKAGINGTIME`: the limit on each step of a pack.
+    pub max_packaging_time: Duration,
+    /// `[BOOTSTRAP]`: the first cluster network and controller address.
+    pub bootstrap_network: ipnet::Ipv4Net,
+    pub bootstrap_controller: std::net::Ipv4Addr,
+    /// `[FILES] RSYNC_TRANSPORT`, `RSYNC_MODULE`, `RSYNC_PORT`.
+    pub rsync_transport: String,
+    pub rsync_module: String,
+    pub rsync_port: u16,
 }
 
 /// The command line, before the config file is read.
@@ -475,6 +493,42 @@ impl Config {
                 0,
                 17,
             )? as u8,
+            max_packaging_time: parse_duration(
+                "FILES",
+                "MAXPACKAGINGTIME",
+                &get("FILES", "MAXPACKAGINGTIME"),
+                's',
+            )?,
+            rsync_transport: match get("FILES", "RSYNC_TRANSPORT").as_str() {
+                t @ ("ssh" | "daemon") => t.to_string(),
+                other => {
+                    return Err(ConfigError(format!(
+                        "[FILES] RSYNC_TRANSPORT '{other}': ssh or daemon expected"
+                    )))
+                }
+            },
+            rsync_module: get("FILES", "RSYNC_MODULE"),
+            bootstrap_network: get("BOOTSTRAP", "CLUSTER_NETWORK")
+                .trim()
+                .parse::<ipnet::Ipv4Net>()
+                .map(|n| n.trunc())
+                .map_err(|_| {
+                    ConfigError(format!(
+                        "[BOOTSTRAP] CLUSTER_NETWORK '{}': an IPv4 network in CIDR notation expected",
+                        get("BOOTSTRAP", "CLUSTER_NETWORK")
+                    ))
+                })?,
+            bootstrap_controller: get("BOOTSTRAP", "CONTROLLER_IP")
+                .trim()
+                .parse()
+                .map_err(|_| {
+                    ConfigError(format!(
+                        "[BOOTSTRAP] CONTROLLER_IP '{}': an IPv4 address expected",
+                        get("BOOTSTRAP", "CONTROLLER_IP")
+                    ))
+                })?,
+            rsync_port: parse_int("FILES", "RSYNC_PORT", &get("FILES", "RSYNC_PORT"), 1, 65535)?
+                as u16,
             job_workers: parse_int(
                 "BMCCONTROL",
                 "JOB_WORKERS",
@@ -518,13 +572,16 @@ impl Config {
                 "[DATABASE] DRIVER '{driver}' is not supported (SQLite3 only)"
             )));
         }
+        if !cfg.bootstrap_network.contains(&cfg.bootstrap_controller) {
+            return Err(ConfigError(format!(
+                "[BOOTSTRAP] CONTROLLER_IP {} is not inside CLUSTER_NETWORK {}",
+                cfg.bootstrap_controller, cfg.bootstrap_network
+            )));
+        }
         if cfg.bmc_timeout.is_zero() {
             return Err(ConfigError(
                 "[BMCCONTROL] BMC_TIMEOUT must be more than 0s".into(),
             ));
-        }
-        for (s, k) in [("FILES", "MAXPACKAGINGTIME"), ("SERVICES", "COOLDOWN")] {
-            parse_duration(s, k, &get(s, k), 's')?;
         }
         for (s, k) in [
             ("API", "VERIFY_CERTIFICATE"),

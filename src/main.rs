@@ -6,6 +6,7 @@
 
 mod alloc;
 mod api;
+mod bencode;
 mod cmdb;
 mod config;
 mod daemon;
@@ -13,12 +14,15 @@ mod db;
 mod gen;
 mod hostlist;
 mod http;
+mod images;
 mod jobs;
 mod ldap;
 mod power;
 mod secrets;
 mod services;
 mod templates;
+mod torrent;
+mod tracker;
 mod util;
 
 use std::process::ExitCode;
@@ -52,7 +56,11 @@ fn run() -> Result<(), String> {
     let mut db = db::open(&cfg.database)
         .map_err(|e| format!("cannot open database {}: {e}", cfg.database.display()))?;
     db::migrate(&mut db).map_err(|e| format!("cannot migrate database: {e}"))?;
-    cmdb::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory)
+    let seed = cmdb::bootstrap::Seed {
+        cluster_network: cfg.bootstrap_network,
+        controller_ip: cfg.bootstrap_controller,
+    };
+    cmdb::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory, &seed)
         .map_err(|e| format!("cannot bootstrap database: {e}"))?;
     drop(db);
     let auth = api::auth::Keys::load(cfg.secret_key.as_deref(), &cfg.data_dir, cfg.token_expiry)
@@ -83,6 +91,7 @@ fn run() -> Result<(), String> {
         sealer,
         ldap,
         jobs: Default::default(),
+        tracker: tracker::Tracker::new(Default::default()),
     });
     gen::spawn(app.clone())?;
     jobs::spawn(app.clone())?;

@@ -11,6 +11,7 @@ mod control;
 mod group;
 mod hardening;
 mod http;
+mod images;
 mod inventory;
 mod network;
 mod node;

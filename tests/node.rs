@@ -409,7 +409,7 @@ fn node_interface_routes() {
 }
 
 #[test]
-fn image_jobs_answer_a_clear_error_until_the_job_queue_exists() {
+fn image_jobs_are_queued_for_existing_nodes_and_groups() {
     let mut d = Daemon::start("node-osjobs");
     assert_eq!(
         d.post("/config/node/n1", node("n1", json!({"group": "compute"})))
@@ -418,17 +418,27 @@ fn image_jobs_answer_a_clear_error_until_the_job_queue_exists() {
     );
     for path in ["/config/node/n1/_ospush", "/config/node/n1/_osgrab"] {
         let r = d.post(path, node("n1", json!({"osimage": "compute"})));
-        assert_eq!(r.status, 503, "{path}");
-        assert!(r.message().contains("job queue"), "{}", r.message());
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert!(r.json()["request_id"].is_string(), "{}", r.text());
     }
     let r = d.post(
         "/config/group/compute/_ospush",
         json!({"config": {"group": {"compute": {}}}}),
     );
-    assert_eq!(r.status, 503);
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         d.post("/config/node/nope/_ospush", node("nope", json!({})))
             .status,
         404
     );
+    let r = d.post(
+        "/config/node/n1/_osgrab",
+        node("n1", json!({"osimage": "nope"})),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = d.post(
+        "/config/node/n1/_osgrab",
+        node("n1", json!({"nodry": "yes"})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
 }

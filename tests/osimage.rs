@@ -1,4 +1,5 @@
-//! OS images, tags, clone with the image directory, jobs not yet available.
+//! OS images, tags, clone with the image directory (a job); packing is in
+//! `images.rs`.
 
 use serde_json::{json, Value};
 
@@ -84,13 +85,17 @@ fn osimage_crud_members_and_in_use() {
     assert_eq!(d.get("/config/osimage/rocky9").status, 404);
 
     let r = d.get("/config/osimage/compute/_pack");
-    assert_eq!(r.status, 503);
-    assert!(r.message().contains("job queue"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["request_id"].is_string(), "{}", r.text());
     let r = d.post(
         "/config/osimage/compute/kernel",
-        image("compute", json!({"kernelversion": "5.14"})),
+        image("compute", json!({"kernelversion": "5.14", "bare": true})),
     );
-    assert_eq!(r.status, 503);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        d.get("/config/osimage/compute").json()["config"]["osimage"]["compute"]["kernelversion"],
+        json!("5.14")
+    );
     assert_eq!(d.get("/config/osimage/nope/_pack").status, 404);
 }
 
@@ -105,7 +110,16 @@ fn clone_copies_the_image_directory() {
         "/config/osimage/compute/_clone",
         image("compute", json!({"newosimage": "compute-gpu"})),
     );
-    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.json()["request_id"].as_str().unwrap().to_string();
+    // The job copies, then packs (which fails here: the tree has no kernel).
+    let mut said = String::new();
+    let ended = crate::util::wait_until(std::time::Duration::from_secs(30), || {
+        said.push_str(&d.get(&format!("/config/status/{id}")).text());
+        said.contains("clone compute to compute-gpu: ")
+    });
+    assert!(ended, "{said}");
+    assert!(said.contains("no kernel"), "{said}");
     let copy = d.dir.join("var/images/compute-gpu");
     assert_eq!(
         std::fs::read_to_string(copy.join("etc/os-release")).unwrap(),

@@ -22,13 +22,6 @@ use crate::power::Action;
 /// Beyond this many nodes a hostlist is refused (a mistyped range).
 const NODES_MAX: usize = 100_000;
 
-fn initiator(ctx: &Ctx) -> String {
-    match ctx.token.as_ref().and_then(|t| t.node.clone()) {
-        Some(node) => node,
-        None => ctx.app.config.api_username.clone(),
-    }
-}
-
 /// The action of `/control/action/{command}/.../_{action}`.
 fn action(command: &str, action: &str) -> Result<Action, ApiError> {
     let name = action.strip_prefix('_').unwrap_or(action);
@@ -42,19 +35,9 @@ fn action(command: &str, action: &str) -> Result<Action, ApiError> {
 
 /// Queues a control job and answers how to await it.
 fn queue_job(ctx: &Ctx, params: &Params, limit: Duration, then: Then) -> Result<Reply, ApiError> {
-    let request_id = super::service::request_id()?;
-    let param =
-        serde_json::to_string(params).map_err(|e| ApiError::Internal(format!("params: {e}")))?;
-    let added = queue::add(
-        ctx.tx,
-        &request_id,
-        &initiator(ctx),
-        "control",
-        &params.task(),
-        &param,
-    )?;
+    let request_id = super::jobs::enqueue(ctx, "control", &params.task(), params)?;
     Ok(Reply::Await(Await {
-        request_id: added.request_id().to_string(),
+        request_id,
         limit,
         then,
     }))
@@ -429,7 +412,7 @@ pub fn status_push(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     if texts.is_empty() {
         return Err(ApiError::bad("'messages' is empty"));
     }
-    let who = initiator(ctx);
+    let who = super::jobs::initiator(ctx);
     for text in texts {
         if text.len() > 4096 || text.chars().any(char::is_control) {
             return Err(ApiError::bad(

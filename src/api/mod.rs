@@ -12,6 +12,7 @@ pub mod control;
 pub mod dns;
 pub mod files;
 pub mod interface;
+pub mod jobs;
 pub mod monitor;
 pub mod network;
 pub mod osimage;
@@ -23,6 +24,7 @@ pub mod secrets;
 pub mod service;
 pub mod system;
 pub mod tables;
+pub mod tracker;
 pub mod transfer;
 
 use std::fmt;
@@ -55,6 +57,8 @@ pub struct App {
     pub ldap: Option<crate::ldap::Directory>,
     /// The job runner's handle: wake it, wait for a job.
     pub jobs: crate::jobs::Jobs,
+    /// The BitTorrent tracker's swarms.
+    pub tracker: crate::tracker::Tracker,
 }
 
 /// One worker thread's state: its own SQLite connection.
@@ -98,6 +102,10 @@ impl crate::daemon::Daemon for App {
     }
     fn jobs(&self) -> &crate::jobs::Jobs {
         &self.jobs
+    }
+    fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -248,6 +256,8 @@ pub enum Reply {
     Raw(u16, Vec<u8>),
     /// Plain text: boot scripts, install scripts.
     Text(u16, String),
+    /// Bytes sent as `text/plain` (bencoded tracker replies).
+    Plain(u16, Vec<u8>),
     File(std::fs::File, u64),
     /// Wait for a queued job, then answer (see `Await`).
     Await(Await),
@@ -415,6 +425,12 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
             status,
             content_type: "text/plain; charset=utf-8",
             body: Body::Bytes(text.into_bytes()),
+            headers: Vec::new(),
+        },
+        Ok(Reply::Plain(status, bytes)) => Outgoing {
+            status,
+            content_type: "text/plain",
+            body: Body::Bytes(bytes),
             headers: Vec::new(),
         },
         Ok(Reply::File(file, len)) => Outgoing {

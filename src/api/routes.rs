@@ -11,7 +11,7 @@ use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::Verb;
 use super::{
     boot, cluster, control, dns, files, interface, monitor, network, osimage, osuser, rack,
-    secrets, service, system, tables, transfer, ApiError, Ctx, Reply,
+    secrets, service, system, tables, tracker, transfer, ApiError, Ctx, Reply,
 };
 use crate::cmdb::resource::Resource;
 use crate::http::Method::{self, Get, Post};
@@ -110,7 +110,7 @@ pub static ROUTES: &[Route] = &[
     c(Post, "/config/group/{}/interfaces",                Token,    interface::group_update),
     f(Get,  "/config/group/{}/interfaces/{}",             Token, R, interface::group_show),
     c(Get,  "/config/group/{}/interfaces/{}/_delete",     Token,    interface::group_delete),
-    f(Post, "/config/group/{}/_ospush",                   Token, R, system::group_image_job),
+    f(Post, "/config/group/{}/_ospush",                   Token, W, osimage::push_group),
     r(Get,  "/config/group/{}",                           Token, &crate::cmdb::group::GROUP, Verb::Show),
     r(Post, "/config/group/{}",                           Token, &crate::cmdb::group::GROUP, Verb::Post),
 
@@ -122,20 +122,20 @@ pub static ROUTES: &[Route] = &[
     c(Post, "/config/node/{}/interfaces",                 Token,    interface::node_update),
     f(Get,  "/config/node/{}/interfaces/{}",              Token, R, interface::node_show),
     c(Get,  "/config/node/{}/interfaces/{}/_delete",      Token,    interface::node_delete),
-    f(Post, "/config/node/{}/_ospush",                    Token, R, system::node_image_job),
-    f(Post, "/config/node/{}/_osgrab",                    Token, R, system::node_image_job),
+    f(Post, "/config/node/{}/_ospush",                    Token, W, osimage::push_node),
+    f(Post, "/config/node/{}/_osgrab",                    Token, W, osimage::grab),
     r(Get,  "/config/node/{}",                            Token, &crate::cmdb::node::NODE, Verb::Show),
     // A node's provisioning token may update that node (the installer reports
     // vendor, asset tag and a DHCP-assigned address).
     r(Post, "/config/node/{}",                            Node,  &crate::cmdb::node::NODE, Verb::Post),
 
-    // OS images and tags; packing and kernel changes need the job queue.
+    // OS images and tags; pack, kernel, clone, grab and push are jobs.
     r(Get,  "/config/osimage",                            Token, &crate::cmdb::osimage::OSIMAGE, Verb::List),
     r(Get,  "/config/osimage/{}/_member",                 Token, &crate::cmdb::osimage::OSIMAGE, Verb::Member),
     r(Get,  "/config/osimage/{}/_delete",                 Token, &crate::cmdb::osimage::OSIMAGE, Verb::Delete),
-    r(Post, "/config/osimage/{}/_clone",                  Token, &crate::cmdb::osimage::OSIMAGE, Verb::Clone),
-    f(Get,  "/config/osimage/{}/_pack",                   Token, R, osimage::pack),
-    f(Post, "/config/osimage/{}/kernel",                  Token, R, osimage::pack),
+    f(Post, "/config/osimage/{}/_clone",                  Token, W, osimage::clone),
+    f(Get,  "/config/osimage/{}/_pack",                   Token, W, osimage::pack),
+    f(Post, "/config/osimage/{}/kernel",                  Token, W, osimage::kernel),
     f(Post, "/config/osimage/{}/tag",                     Token, W, osimage::tag),
     f(Get,  "/config/osimage/{}/osimagetag/{}/_delete",   Token, W, osimage::delete_tag),
     r(Get,  "/config/osimage/{}",                         Token, &crate::cmdb::osimage::OSIMAGE, Verb::Show),
@@ -226,6 +226,10 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/boot/install/{}",                           Token, R, boot::install),
     f(Get,  "/kickstart/install/{}",                      Open,  R, boot::kickstart),
 
+    // The BitTorrent tracker of image downloads.
+    f(Get,  "/announce",                                  Open,  R, tracker::announce),
+    f(Get,  "/scrape",                                    Open,  R, tracker::scrape),
+
     // File downloads; image and torrent files check the token inside.
     f(Get,  "/files",                                     Open,  R, files::list),
     f(Get,  "/files/{}",                                  Open,  R, files::download),
@@ -243,6 +247,10 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/control/status/{}",                         Token, W, control::status),
     f(Get,  "/config/status/{}",                          Token, W, control::config_status),
     f(Get,  "/monitor/queue",                             Token, R, control::queue_list),
+    f(Get,  "/monitor/osimage",                           Token, R, osimage::monitor),
+    f(Get,  "/monitor/osimage/{}",                        Token, R, osimage::monitor),
+    f(Get,  "/monitor/sync",                              Token, R, osimage::monitor_sync),
+    f(Get,  "/monitor/sync/{}",                           Token, R, osimage::monitor_sync),
     f(Get,  "/monitor/status",                            Token, R, control::status_list),
     f(Post, "/monitor/status",                            Token, W, control::status_push),
 
@@ -351,7 +359,14 @@ pub fn run(route: &Route, ctx: &mut Ctx) -> Result<Reply, ApiError> {
 }
 
 /// Paths booting nodes ask for: served by the boot workers (see `http::Lane`).
-const BOOT_PREFIXES: &[&str] = &["/boot", "/files", "/filesauth", "/monitor/node/"];
+const BOOT_PREFIXES: &[&str] = &[
+    "/boot",
+    "/files",
+    "/filesauth",
+    "/monitor/node/",
+    "/announce",
+    "/scrape",
+];
 
 /// The lane of a request, from its path alone (cheap: the I/O thread asks).
 pub fn lane(req: &Incoming) -> Lane {
@@ -410,6 +425,7 @@ mod tests {
             lane(&Incoming {
                 method: Get,
                 path: path.into(),
+                query: String::new(),
                 headers: Vec::new(),
                 remote: None,
                 body: Vec::new(),

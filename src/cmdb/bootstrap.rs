@@ -2,22 +2,28 @@
 //! database has no cluster row yet.
 //!
 //! Upstream reads these from `bootstrap.ini`; luna2d ships them built in so that a
-//! fresh `make run` needs no file. The BMC password is random per installation:
-//! no known default credential ships.
+//! fresh `make run` needs no file, with the cluster network and the controller's
+//! address taken from `[BOOTSTRAP]` (10.141.0.0/16 and 10.141.255.254 unless
+//! set). The BMC password is random per installation: no known default
+//! credential ships.
 
 use rusqlite::{params, Connection};
 
 use super::ipam::ipv4_num;
 
 pub const CONTROLLER_NAME: &str = "controller";
-pub const CONTROLLER_IP: &str = "10.141.255.254";
+
+/// The upstream default cluster network and its DHCP range.
+const DEFAULT_CLUSTER: &str = "10.141.0.0/16";
+const DEFAULT_RANGE: (&str, &str) = ("10.141.155.0", "10.141.165.0");
 
 /// Upstream's default partition script: everything in RAM.
 const PARTSCRIPT: &str = "mount -t tmpfs tmpfs /sysroot\n";
 /// Upstream's default post script: an fstab that matches the tmpfs root.
 const POSTSCRIPT: &str = "echo 'tmpfs / tmpfs defaults 0 0' >> /sysroot/etc/fstab\n";
 
-/// `(name, cidr, type, dhcp range, comment)`
+/// `(name, cidr, type, dhcp range, comment)`; the cluster network comes first
+/// and its CIDR from the settings.
 type NetworkSeed = (
     &'static str,
     &'static str,
@@ -28,9 +34,9 @@ type NetworkSeed = (
 const NETWORKS: &[NetworkSeed] = &[
     (
         "cluster",
-        "10.141.0.0/16",
+        DEFAULT_CLUSTER,
         "ethernet",
-        Some(("10.141.155.0", "10.141.165.0")),
+        Some(DEFAULT_RANGE),
         "Default cluster network",
     ),
     (
@@ -49,10 +55,20 @@ const NETWORKS: &[NetworkSeed] = &[
     ),
 ];
 
+/// Where the first cluster network and the controller are.
+pub struct Seed {
+    pub cluster_network: ipnet::Ipv4Net,
+    pub controller_ip: std::net::Ipv4Addr,
+}
+
 pub fn bootstrap_if_empty(
     db: &mut Connection,
     image_directory: &std::path::Path,
+    seed: &Seed,
 ) -> rusqlite::Result<bool> {
+    let controller = seed.controller_ip.to_string();
+    let controller = controller.as_str();
+    let cluster_cidr = seed.cluster_network.to_string();
     let has_cluster: bool =
         db.query_row("SELECT EXISTS (SELECT 1 FROM cluster)", [], |r| r.get(0))?;
     if has_cluster {
@@ -66,16 +82,20 @@ pub fn bootstrap_if_empty(
                               provision_fallback, debug, security, packing_bootpause, createnode_ondemand,
                               createnode_macashost, nextnode_discover, bind_legacy, dnssec_enable, dnssec_validation)
          VALUES (1, 'mycluster', 'root', ?1, ?1, 'root@localhost', 'torrent', 'http', 0, 0, 1, 1, 0, 0, 0, 0, 0)",
-        [CONTROLLER_IP],
+        [controller],
     )?;
-    for (name, cidr, kind, range, comment) in NETWORKS {
+    for &(name, cidr, kind, range, comment) in NETWORKS {
+        // A cluster network of the admin's choice has no DHCP range until one
+        // is set; the default one keeps upstream's.
+        let (cidr, range) = if name == "cluster" && cluster_cidr != DEFAULT_CLUSTER {
+            (cluster_cidr.as_str(), None)
+        } else {
+            (cidr, range)
+        };
         let net: ipnet::Ipv4Net = cidr
             .parse()
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let controller_inside = CONTROLLER_IP
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| net.contains(&ip));
-        let gateway = controller_inside.then_some(CONTROLLER_IP);
+        let gateway = net.contains(&seed.controller_ip).then_some(controller);
         tx.execute(
             "INSERT INTO network (name, network, type, gateway, gateway_metric, nameserver_ip, ntp_server, dhcp,
                                   dhcp_range_begin, dhcp_range_end, dhcp_nodes_in_pool, zone, comment)
@@ -91,7 +111,7 @@ pub fn bootstrap_if_empty(
     tx.execute(
         "INSERT INTO ipaddress (networkid, ipaddress, ipnum, controllerid)
          SELECT id, ?1, ?2, ?3 FROM network WHERE name = 'cluster'",
-        params![CONTROLLER_IP, ipv4_num(CONTROLLER_IP), controller_id],
+        params![controller, ipv4_num(controller), controller_id],
     )?;
     let image_path = image_directory.join("compute");
     tx.execute(

@@ -3,10 +3,10 @@
 //! An image is a directory tree (`path`) plus the files nodes boot from
 //! (`kernelfile`, `initrdfile`, `imagefile` in `[FILES] IMAGE_FILES`). A tag is a
 //! named snapshot of those file names, so that a group or node can stay on a
-//! known build while the image moves on. Cloning an image copies its directory
-//! (a reflink copy where the filesystem can, a plain copy otherwise). Packing
-//! and kernel changes are jobs that this version does not run yet: they answer
-//! 503 saying so.
+//! known build while the image moves on. Cloning creates the row; the tree is
+//! copied and packed by a job (`jobs::osimage`), as are packing, grabbing and
+//! pushing. The model records what a pack produced (`set_packed`) and the
+//! images' states for monitoring.
 
 use std::path::Path;
 
@@ -49,9 +49,6 @@ static FIELDS: &[Field] = &[
     field("grab_exclude", Kind::List),
     aliased("comment", "comments", Kind::Text),
 ];
-
-/// How long a directory copy for a clone may take.
-const COPY_SECONDS_MAX: u64 = 3600;
 
 struct ImageHooks;
 
@@ -135,8 +132,12 @@ impl Hooks for ImageHooks {
                 p
             }
         };
-        if let Some(src_path) = src_path.filter(|p| Path::new(p).is_dir()) {
-            copy_tree(&src_path, &dst_path)?;
+        // The tree is copied by the clone job (`jobs::osimage`), outside any
+        // transaction; the target must be free now.
+        if src_path.is_some() && Path::new(&dst_path).exists() {
+            return Err(Error::invalid(format!(
+                "cannot clone into {dst_path}: it already exists"
+            )));
         }
         Ok(())
     }
@@ -167,30 +168,6 @@ impl Hooks for ImageHooks {
         }
         Ok(())
     }
-}
-
-/// Copies an image tree: a reflink copy where the filesystem supports it,
-/// else a plain copy. The target must not exist yet.
-fn copy_tree(src: &str, dst: &str) -> Result<(), Error> {
-    if Path::new(dst).exists() {
-        return Err(Error::invalid(format!(
-            "cannot copy the image to {dst}: it already exists"
-        )));
-    }
-    if let Some(parent) = Path::new(dst).parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::Internal(format!("{}: {e}", parent.display())))?;
-    }
-    let limit = std::time::Duration::from_secs(COPY_SECONDS_MAX);
-    for reflink in ["--reflink=always", "--reflink=never"] {
-        match crate::services::run_for("cp", &["-a", reflink, "--", src, dst], limit) {
-            Ok(0) => return Ok(()),
-            _ => {
-                let _ = std::fs::remove_dir_all(dst);
-            }
-        }
-    }
-    Err(Error::Internal(format!("copying {src} to {dst} failed")))
 }
 
 pub fn tags_json(store: &Store, image: Option<i64>) -> Result<Map<String, Value>, Error> {
@@ -307,4 +284,171 @@ pub fn delete_tag_of(store: &Store, image: i64, name: &str, tag: &str) -> Result
         .tx
         .execute("DELETE FROM osimagetag WHERE id = ?1", [tag_id])?;
     Ok(())
+}
+
+/// What image jobs need of an image.
+#[derive(Clone, Debug)]
+pub struct ImageInfo {
+    pub name: String,
+    pub path: String,
+    pub kernelversion: Option<String>,
+    pub grab_filesystems: Option<String>,
+    pub grab_exclude: Option<String>,
+}
+
+pub fn info(store: &Store, name: &str) -> Result<ImageInfo, Error> {
+    store
+        .tx
+        .prepare_cached(
+            "SELECT name, path, kernelversion, grab_filesystems, grab_exclude FROM osimage WHERE name = ?1",
+        )?
+        .query_row([name], |r| {
+            Ok(ImageInfo {
+                name: r.get(0)?,
+                path: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                kernelversion: r.get(2)?,
+                grab_filesystems: r.get(3)?,
+                grab_exclude: r.get(4)?,
+            })
+        })
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("osimage '{name}' not found")))
+        .map(|mut i| {
+            if i.path.is_empty() {
+                i.path = store.config.image_directory.join(name).display().to_string();
+            }
+            i
+        })
+}
+
+/// Records a pack's files on image `name`; answers the files it replaced
+/// that nothing (no image, no tag) refers to any more.
+pub fn set_packed(
+    store: &Store,
+    name: &str,
+    kernelversion: &str,
+    kernelfile: &str,
+    initrdfile: &str,
+    imagefile: &str,
+) -> Result<Vec<String>, Error> {
+    let old: Option<(Option<String>, Option<String>, Option<String>)> = store
+        .tx
+        .prepare_cached("SELECT kernelfile, initrdfile, imagefile FROM osimage WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let (k, i, f) = old.ok_or_else(|| Error::not_found(format!("osimage '{name}' not found")))?;
+    store.tx.execute(
+        "UPDATE osimage SET kernelversion = ?2, kernelfile = ?3, initrdfile = ?4, imagefile = ?5 WHERE name = ?1",
+        params![name, kernelversion, kernelfile, initrdfile, imagefile],
+    )?;
+    let mut stale = Vec::new();
+    for file in [k, i, f].into_iter().flatten() {
+        if !file_in_use(store, &file)? && !stale.contains(&file) {
+            stale.push(file);
+        }
+    }
+    Ok(stale)
+}
+
+/// Whether an image or a tag refers to `file`.
+fn file_in_use(store: &Store, file: &str) -> Result<bool, Error> {
+    Ok(store
+        .tx
+        .prepare_cached(
+            "SELECT 1 FROM osimage WHERE ?1 IN (kernelfile, initrdfile, imagefile)
+             UNION ALL SELECT 1 FROM osimagetag WHERE ?1 IN (kernelfile, initrdfile, imagefile) LIMIT 1",
+        )?
+        .query_row([file], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Records an image's state for `/monitor/osimage` (`kind` `osimage`) or
+/// `/monitor/sync` (`kind` `sync`).
+pub fn set_state(
+    store: &Store,
+    kind: &str,
+    name: &str,
+    status: &str,
+    state: &str,
+) -> Result<(), Error> {
+    store.tx.execute(
+        "INSERT INTO imagestate (kind, name, status, state) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(kind, name) DO UPDATE SET status = excluded.status, state = excluded.state,
+             updated = datetime('now')",
+        params![kind, name, status, state],
+    )?;
+    Ok(())
+}
+
+/// Image states of `kind`: all, or the one named.
+pub fn states(store: &Store, kind: &str, name: Option<&str>) -> Result<Map<String, Value>, Error> {
+    let mut stmt = store.tx.prepare_cached(
+        "SELECT name, status, state FROM imagestate WHERE kind = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY name",
+    )?;
+    let rows = stmt.query_map(params![kind, name], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            json!({ "status": r.get::<_, String>(1)?, "state": r.get::<_, String>(2)? }),
+        ))
+    })?;
+    let mut out = Map::new();
+    for row in rows {
+        let (n, v) = row?;
+        out.insert(n, v);
+    }
+    Ok(out)
+}
+
+/// A node as grab and push reach it.
+#[derive(Clone, Debug)]
+pub struct Provisioned {
+    pub node: String,
+    /// The IP of its provisioning interface (the node's or group's setting,
+    /// `BOOTIF` by default), if it has one.
+    pub ip: Option<String>,
+    /// The image it boots (its own or its group's).
+    pub osimage: Option<String>,
+}
+
+/// How each of `nodes` is reached, in their order.
+pub fn provisioning_addresses(store: &Store, nodes: &[String]) -> Result<Vec<Provisioned>, Error> {
+    let names = Value::from(nodes.to_vec()).to_string();
+    let mut found: std::collections::HashMap<String, (Option<String>, Option<String>)> = store
+        .tx
+        .prepare_cached(
+            "SELECT n.name,
+                    (SELECT a.ipaddress FROM nodeinterface ni JOIN ipaddress a ON a.nodeinterfaceid = ni.id
+                      WHERE ni.nodeid = n.id
+                        AND ni.interface = COALESCE(n.provision_interface, g.provision_interface, 'BOOTIF')
+                        AND a.ipaddress IS NOT NULL LIMIT 1),
+                    o.name
+             FROM node n JOIN \"group\" g ON g.id = n.groupid
+             LEFT JOIN osimage o ON o.id = COALESCE(n.osimageid, g.osimageid)
+             WHERE n.name IN (SELECT value FROM json_each(?1))",
+        )?
+        .query_map([names], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .collect::<Result<_, _>>()?;
+    Ok(nodes
+        .iter()
+        .map(|n| {
+            let (ip, osimage) = found.remove(n).unwrap_or((None, None));
+            Provisioned {
+                node: n.clone(),
+                ip,
+                osimage,
+            }
+        })
+        .collect())
+}
+
+/// The nodes of group `group` (by name).
+pub fn group_nodes(store: &Store, group: &str) -> Result<Vec<String>, Error> {
+    let id = super::resource::lookup_id(store.tx, "group", group)?
+        .ok_or_else(|| Error::not_found(format!("group '{group}' not found")))?;
+    Ok(store
+        .tx
+        .prepare_cached("SELECT name FROM node WHERE groupid = ?1 ORDER BY name")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
 }

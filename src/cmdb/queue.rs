@@ -130,6 +130,21 @@ pub fn pending(tx: &Transaction, request_id: &str) -> Result<bool, Error> {
         .is_some())
 }
 
+/// What the (first) job of `request_id` does, as `/monitor/queue` says it:
+/// `osimage pack compute`.
+pub fn describe(tx: &Transaction, request_id: &str) -> Result<Option<String>, Error> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT subsystem, task, param FROM queue WHERE request_id = ?1 ORDER BY id LIMIT 1",
+        )?
+        .query_row([request_id], |r| {
+            let (subsystem, task, param): (String, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?);
+            Ok(format!("{subsystem} {}", task_label(&task, &param)))
+        })
+        .optional()?)
+}
+
 /// The task of the (first) job of `request_id`.
 pub fn task(tx: &Transaction, request_id: &str) -> Result<Option<String>, Error> {
     Ok(tx
@@ -176,7 +191,7 @@ pub fn pending_list(tx: &Transaction) -> Result<Vec<Value>, Error> {
 
 /// The task with its main parameter appended, as upstream lists it
 /// (`power on node[001-004]`).
-fn task_label(task: &str, param: &str) -> String {
+pub fn task_label(task: &str, param: &str) -> String {
     let target = serde_json::from_str::<Value>(param)
         .ok()
         .and_then(|p| p.get("label").and_then(Value::as_str).map(str::to_string));

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/004_secrets.sql"),
     include_str!("../../sql/005_racks.sql"),
     include_str!("../../sql/006_queue.sql"),
+    include_str!("../../sql/007_image_state.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

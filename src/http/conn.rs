@@ -362,6 +362,7 @@ impl Conn {
         let req = Incoming {
             method: head.method,
             path: head.path,
+            query: head.query,
             headers: head.headers,
             remote: Some(self.remote),
             body,

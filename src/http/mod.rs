@@ -36,6 +36,8 @@ pub struct Incoming {
     pub method: Method,
     /// The raw URL path (percent-encoded), without the query string.
     pub path: String,
+    /// The raw query string (percent-encoded), without the `?`.
+    pub query: String,
     pub headers: Vec<(String, String)>,
     pub remote: Option<SocketAddr>,
     pub body: Vec<u8>,

@@ -42,6 +42,8 @@ pub struct Head {
     pub method_name: String,
     /// The request target's path, without the query string.
     pub path: String,
+    /// The query string (after `?`), still percent-encoded.
+    pub query: String,
     pub headers: Vec<(String, String)>,
     pub framing: Framing,
     /// HTTP/1.1 (true) or HTTP/1.0.
@@ -127,10 +129,10 @@ pub fn head(buf: &[u8], limits: &HeadLimits) -> Result<Head, Refusal> {
             ),
         ));
     }
-    let path = target
-        .split_once('?')
-        .map_or(target, |(p, _)| p)
-        .to_string();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (target.to_string(), String::new()),
+    };
     let http11 = req.version == Some(1);
 
     let mut headers = Vec::with_capacity(req.headers.len());
@@ -225,6 +227,7 @@ pub fn head(buf: &[u8], limits: &HeadLimits) -> Result<Head, Refusal> {
         method,
         method_name,
         path,
+        query,
         headers,
         framing,
         http11,

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{read, write, Run};
+use super::{read, write, Finish, Run};
 use crate::cmdb::control::Protocol;
 use crate::cmdb::{self, Store};
 use crate::power::{self, Action, Outcome, Settings};
@@ -34,7 +34,7 @@ impl Params {
     }
 }
 
-pub fn run(run: &mut Run) -> Result<String, String> {
+pub fn run(run: &mut Run) -> Result<Finish, String> {
     let params: Params =
         serde_json::from_str(&run.job.param).map_err(|e| format!("unreadable parameters: {e}"))?;
     let settings = Settings::from_config(run.app.config());
@@ -43,7 +43,7 @@ pub fn run(run: &mut Run) -> Result<String, String> {
     })
     .map_err(|e| e.to_string())?;
     if params.command == "redfish" {
-        return redfish(run, &settings, &params, targets);
+        return redfish(run, &settings, &params, targets).map(Finish::message);
     }
     let action = Action::parse(&params.command, &params.action)
         .ok_or_else(|| format!("unknown action '{}'", params.task()))?;
@@ -73,7 +73,7 @@ pub fn run(run: &mut Run) -> Result<String, String> {
     if counts.keys().all(|b| *b == "failed") && !counts.is_empty() {
         return Err(summary.join(", "));
     }
-    Ok(summary.join(", "))
+    Ok(Finish::message(summary.join(", ")))
 }
 
 /// Records a batch's outcomes, and the power state of nodes switched on or off.

@@ -11,8 +11,10 @@
 //! queued rows run.
 
 pub mod control;
+pub mod osimage;
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -166,6 +168,25 @@ pub fn read<T>(
     })
 }
 
+/// Model changes made in the transaction that ends a job; answers files to
+/// remove once it committed.
+pub type Apply = Box<dyn FnOnce(&Store) -> Result<Vec<PathBuf>, cmdb::Error>>;
+
+/// How a job ended well: its last message, and what it changes in the model.
+pub struct Finish {
+    pub message: String,
+    pub apply: Option<Apply>,
+}
+
+impl Finish {
+    pub fn message(message: impl Into<String>) -> Finish {
+        Finish {
+            message: message.into(),
+            apply: None,
+        }
+    }
+}
+
 /// A running job's view of the daemon: its row, and a way to report.
 pub struct Run<'a> {
     pub app: &'a dyn Daemon,
@@ -202,20 +223,48 @@ fn run(app: &dyn Daemon, db: &mut Connection, job: Job) {
         };
         match job.subsystem.as_str() {
             "control" => control::run(&mut run),
+            "osimage" => osimage::run(&mut run),
             other => Err(format!("no runner for jobs of subsystem '{other}'")),
         }
     };
-    let (ok, status, message) = match &result {
-        Ok(m) => (true, 200, format!("{}: {m}", job.task)),
-        Err(e) => (false, 500, format!("{}: failed: {e}", job.task)),
+    let title = queue::task_label(&job.task, &job.param);
+    let (ok, status, message, apply) = match result {
+        Ok(f) => (true, 200, format!("{title}: {}", f.message), f.apply),
+        Err(e) => (false, 500, format!("{title}: failed: {e}"), None),
     };
+    let changes_model = apply.is_some();
     let ended = write(app, db, |store| {
+        let remove = match apply {
+            Some(apply) => apply(store)?,
+            None => Vec::new(),
+        };
         cmdb::status::add_by(store.tx, &job.request_id, &job.initiator, status, &message)?;
-        queue::finish(store.tx, job.id, ok)
+        queue::finish(store.tx, job.id, ok)?;
+        Ok(remove)
     });
-    if let Err(e) = ended {
-        log::error!("job {}: cannot record its end: {e}", job.request_id);
-    }
+    let ok = match ended {
+        Ok(remove) => {
+            osimage::remove(&remove);
+            if changes_model {
+                app.changed();
+            }
+            ok
+        }
+        Err(e) => {
+            log::error!("job {}: cannot record its end: {e}", job.request_id);
+            let _ = write(app, db, |store| {
+                cmdb::status::add_by(
+                    store.tx,
+                    &job.request_id,
+                    &job.initiator,
+                    500,
+                    &format!("{title}: failed: cannot record the outcome: {e}"),
+                )?;
+                queue::finish(store.tx, job.id, false)
+            });
+            false
+        }
+    };
     log::info!(
         "job {} ({} {}) {} in {} ms",
         job.request_id,

@@ -1,0 +1,62 @@
+//! Queuing jobs from a request: the row is written in the request's
+//! transaction; the reply wakes the runner once that committed
+//! (`Reply::Await`) and answers the request id to poll.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{ApiError, Await, Ctx, Reply};
+use crate::cmdb::queue;
+
+/// Who asked: the node of a node token, else the API user.
+pub fn initiator(ctx: &Ctx) -> String {
+    match ctx.token.as_ref().and_then(|t| t.node.clone()) {
+        Some(node) => node,
+        None => ctx.app.config.api_username.clone(),
+    }
+}
+
+/// Queues `subsystem`/`task` with `params`; answers its request id (an
+/// earlier one's when the same task is still queued).
+pub fn enqueue(
+    ctx: &Ctx,
+    subsystem: &str,
+    task: &str,
+    params: &impl Serialize,
+) -> Result<String, ApiError> {
+    let request_id = super::service::request_id()?;
+    let param =
+        serde_json::to_string(params).map_err(|e| ApiError::Internal(format!("params: {e}")))?;
+    let added = queue::add(
+        ctx.tx,
+        &request_id,
+        &initiator(ctx),
+        subsystem,
+        task,
+        &param,
+    )?;
+    Ok(added.request_id().to_string())
+}
+
+/// Queues a job and answers at once `{"message": "... queued", "request_id"}`.
+pub fn queued(
+    ctx: &Ctx,
+    subsystem: &str,
+    task: &str,
+    params: &impl Serialize,
+) -> Result<Reply, ApiError> {
+    let request_id = enqueue(ctx, subsystem, task, params)?;
+    Ok(Reply::Await(Await {
+        request_id,
+        limit: Duration::ZERO,
+        then: queued_reply,
+    }))
+}
+
+/// The reply of a job not waited for.
+pub fn queued_reply(ctx: &mut Ctx, request_id: &str, _ended: bool) -> Result<Reply, ApiError> {
+    let what = queue::describe(ctx.tx, request_id)?.unwrap_or_else(|| "job".into());
+    Reply::ok(json!({ "message": format!("{what} queued"), "request_id": request_id }))
+}

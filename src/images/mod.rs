@@ -1,0 +1,454 @@
+//! OS image files: turning an image directory into what nodes boot (a kernel,
+//! an initramfs, a tarball and its torrent in `[FILES] IMAGE_FILES`), and
+//! copying trees to and from nodes (`rsync.rs`). Run by jobs (`jobs::osimage`);
+//! nothing here reads the database: the job passes the image's settings in
+//! and records the outcome through the model.
+
+pub mod rsync;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::services::Cmd;
+
+/// What packing needs to know of an image.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub name: String,
+    pub path: PathBuf,
+    /// The kernel to boot; the newest `/boot/vmlinuz-*` when unset.
+    pub kernelversion: Option<String>,
+}
+
+/// Where and how packing writes.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `[FILES] IMAGE_FILES`
+    pub files: PathBuf,
+    /// `[FILES] MAXPACKAGINGTIME`: the limit on each of dracut and tar.
+    pub limit: Duration,
+    /// The tracker's announce URL and the HTTP URL base of `/files`, for the
+    /// torrent; no torrent is made when `announce` is `None`.
+    pub announce: Option<String>,
+    pub files_url: Option<String>,
+}
+
+/// The files a pack produced (names inside `IMAGE_FILES`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packed {
+    pub kernelversion: String,
+    pub kernelfile: String,
+    pub initrdfile: String,
+    pub imagefile: String,
+}
+
+/// Directories whose contents are never packed: pseudo-filesystems and
+/// scratch space (the directories themselves are kept, empty).
+const EXCLUDED: &[&str] = &["proc", "sys", "dev", "run", "tmp"];
+
+/// Compressors tried in order: parallel ones first. (program, extension).
+const COMPRESSORS: &[(&str, &str)] = &[
+    ("pigz", "tar.gz"),
+    ("zstdmt", "tar.zst"),
+    ("lbzip2", "tar.bz2"),
+    ("gzip", "tar.gz"),
+];
+
+/// Packs `img`: kernel, initramfs, tarball (and torrent). `say` receives
+/// progress messages for the requester.
+pub fn pack(settings: &Settings, img: &Image, say: &mut dyn FnMut(&str)) -> Result<Packed, String> {
+    let dir = &img.path;
+    if !dir.is_dir() {
+        return Err(format!(
+            "the image directory {} does not exist",
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(&settings.files)
+        .map_err(|e| format!("{}: {e}", settings.files.display()))?;
+    let kver = match &img.kernelversion {
+        Some(v) if !v.is_empty() => v.clone(),
+        _ => newest_kernel(dir)?,
+    };
+    check_component("kernel version", &kver)?;
+    let epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stem = format!("{}-{epoch}", img.name);
+
+    let kernel_src = dir.join(format!("boot/vmlinuz-{kver}"));
+    if !kernel_src.is_file() {
+        return Err(format!("no kernel {} in the image", kernel_src.display()));
+    }
+    let kernelfile = format!("{stem}-vmlinuz-{kver}");
+    install_copy(&kernel_src, &settings.files.join(&kernelfile))?;
+    say(&format!("kernel {kver} copied as {kernelfile}"));
+
+    let initrdfile = format!("{stem}-initramfs-{kver}");
+    let initrd_src = initramfs(settings, dir, &kver, say)?;
+    let installed = install_copy(&initrd_src, &settings.files.join(&initrdfile));
+    if initrd_src.starts_with(dir.join("tmp")) {
+        let _ = std::fs::remove_file(&initrd_src);
+    }
+    installed?;
+
+    let (program, ext) = compressor();
+    let imagefile = format!("{stem}.{ext}");
+    let size = tree_size(dir);
+    let free = free_bytes(&settings.files)?;
+    // Compressed system trees are well under half their size; upstream
+    // checks 45 %.
+    if free < size / 2 {
+        return Err(format!(
+            "not enough space in {}: {} MB free, about {} MB needed for a {} MB image",
+            settings.files.display(),
+            free >> 20,
+            (size / 2) >> 20,
+            size >> 20
+        ));
+    }
+    say(&format!(
+        "packing {} ({} MB) with {program}",
+        dir.display(),
+        size >> 20
+    ));
+    let partial = settings.files.join(format!(".{imagefile}.partial"));
+    let result = tar(settings, dir, program, &partial);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    let target = settings.files.join(&imagefile);
+    std::fs::rename(&partial, &target).map_err(|e| format!("{}: {e}", target.display()))?;
+    let packed_size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+    say(&format!("{imagefile} written ({} MB)", packed_size >> 20));
+
+    if let Some(announce) = &settings.announce {
+        let seed = settings
+            .files_url
+            .as_ref()
+            .map(|base| format!("{base}/files/{imagefile}"));
+        let made = crate::torrent::make(&target, &imagefile, announce, seed.as_deref())
+            .map_err(|e| format!("making the torrent of {imagefile}: {e}"))?;
+        let torrent = settings.files.join(format!("{imagefile}.torrent"));
+        write_new(&torrent, &made.bytes)?;
+        say(&format!(
+            "{imagefile}.torrent made ({} pieces of {} KiB)",
+            made.pieces,
+            made.piece_length >> 10
+        ));
+    }
+    Ok(Packed {
+        kernelversion: kver,
+        kernelfile,
+        initrdfile,
+        imagefile,
+    })
+}
+
+/// A file name part taken from the image must not leave `IMAGE_FILES`.
+fn check_component(what: &str, s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+~".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid {what} '{}'", s.escape_default()))
+    }
+}
+
+/// The newest kernel under `<dir>/boot` (by version order of its name).
+fn newest_kernel(dir: &Path) -> Result<String, String> {
+    let boot = dir.join("boot");
+    let mut versions: Vec<String> = std::fs::read_dir(&boot)
+        .map_err(|e| format!("no kernel in the image: {}: {e}", boot.display()))?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("vmlinuz-"))
+                .filter(|v| !v.contains("rescue"))
+                .map(str::to_string)
+        })
+        .collect();
+    versions.sort_by(|a, b| version_cmp(a, b));
+    versions
+        .pop()
+        .ok_or_else(|| format!("no kernel (vmlinuz-*) in {}", boot.display()))
+}
+
+/// Orders `5.14.0-70` before `5.14.0-162`: digit runs compare as numbers.
+fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parts(s: &str) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        let mut digits = String::new();
+        let mut text = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                if !text.is_empty() {
+                    out.push((0, std::mem::take(&mut text)));
+                }
+                digits.push(c);
+            } else {
+                if !digits.is_empty() {
+                    out.push((digits.parse().unwrap_or(u64::MAX), String::new()));
+                    digits.clear();
+                }
+                text.push(c);
+            }
+        }
+        if !digits.is_empty() {
+            out.push((digits.parse().unwrap_or(u64::MAX), String::new()));
+        }
+        if !text.is_empty() {
+            out.push((0, text));
+        }
+        out
+    }
+    parts(a).cmp(&parts(b))
+}
+
+/// The initramfs for `kver`: built by the image's own dracut in a chroot
+/// when the image has dracut and this host may chroot; otherwise the one the
+/// image already holds, said so in the messages.
+fn initramfs(
+    settings: &Settings,
+    dir: &Path,
+    kver: &str,
+    say: &mut dyn FnMut(&str),
+) -> Result<PathBuf, String> {
+    let has_dracut = ["usr/bin/dracut", "usr/sbin/dracut", "sbin/dracut"]
+        .iter()
+        .any(|p| dir.join(p).is_file());
+    let why_not = if !has_dracut {
+        "the image has no dracut".to_string()
+    } else {
+        let out_name = format!("tmp/luna2d-initramfs-{kver}");
+        let dir_str = dir.display().to_string();
+        let inside = format!("/{out_name}");
+        let _ = std::fs::create_dir_all(dir.join("tmp"));
+        let ran = Cmd::new("chroot")
+            .args([
+                dir_str.as_str(),
+                "dracut",
+                "--force",
+                "--kver",
+                kver,
+                "--omit",
+                "plymouth",
+                inside.as_str(),
+            ])
+            .limit(settings.limit)
+            .run();
+        match ran {
+            Ok(out) if out.code == 0 && dir.join(&out_name).is_file() => {
+                say(&format!(
+                    "initramfs for {kver} built by dracut in the image"
+                ));
+                return Ok(dir.join(out_name));
+            }
+            Ok(out) => format!(
+                "dracut in the image failed (exit {}: {})",
+                out.code,
+                out.stderr.lines().last().unwrap_or("").trim()
+            ),
+            Err(e) => e,
+        }
+    };
+    let candidates = [
+        format!("boot/initramfs-{kver}.img"),
+        format!("boot/initrd.img-{kver}"),
+        format!("boot/initrd-{kver}"),
+        format!("boot/initramfs-{kver}"),
+    ];
+    for c in &candidates {
+        let p = dir.join(c);
+        if p.is_file() {
+            say(&format!(
+                "initramfs taken from the image's /{c}: not built here, {why_not}"
+            ));
+            return Ok(p);
+        }
+    }
+    Err(format!(
+        "no initramfs for {kver}: {why_not}, and the image holds none (/boot/initramfs-{kver}.img or /boot/initrd.img-{kver})"
+    ))
+}
+
+/// The compressor to use: the first of `COMPRESSORS` installed.
+fn compressor() -> (&'static str, &'static str) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for (program, ext) in COMPRESSORS {
+        if std::env::split_paths(&path).any(|d| d.join(program).is_file()) {
+            return (program, ext);
+        }
+    }
+    ("gzip", "tar.gz")
+}
+
+/// Writes the tarball of `dir` to `out`.
+fn tar(settings: &Settings, dir: &Path, compressor: &str, out: &Path) -> Result<(), String> {
+    let dir_s = dir.display().to_string();
+    let out_s = out.display().to_string();
+    let program = format!("--use-compress-program={compressor}");
+    let excludes: Vec<String> = EXCLUDED
+        .iter()
+        .map(|d| format!("--exclude=./{d}/*"))
+        .collect();
+    let mut args: Vec<&str> = vec![
+        "-C",
+        &dir_s,
+        "--one-file-system",
+        "--xattrs",
+        "--acls",
+        "--numeric-owner",
+        "--ignore-failed-read",
+        &program,
+    ];
+    args.extend(excludes.iter().map(String::as_str));
+    args.extend(["-cf", &out_s, "."]);
+    let ran = Cmd::new("tar").args(args).limit(settings.limit).run()?;
+    // 1: some files changed while being read, which a live tree may do.
+    if ran.code == 0 || ran.code == 1 {
+        Ok(())
+    } else {
+        Err(format!(
+            "tar exited {}: {}",
+            ran.code,
+            ran.stderr.lines().last().unwrap_or("").trim()
+        ))
+    }
+}
+
+/// Total size of the regular files under `dir` on its filesystem, without
+/// the excluded directories.
+fn tree_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::symlink_metadata(dir).map(|m| m.dev()).unwrap_or(0);
+    let mut total = 0u64;
+    let mut stack = vec![dir.to_path_buf()];
+    let mut top = true;
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.dev() != dev {
+                continue;
+            }
+            if meta.is_dir() {
+                let skip = top
+                    && entry
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|n| EXCLUDED.contains(&n));
+                if !skip {
+                    stack.push(entry.path());
+                }
+            } else if meta.is_file() {
+                total += meta.len();
+            }
+        }
+        top = false;
+    }
+    total
+}
+
+/// Bytes available to us on the filesystem of `path`.
+fn free_bytes(path: &Path) -> Result<u64, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| format!("{}: bad path", path.display()))?;
+    // SAFETY: statvfs fills the struct we own from a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(format!(
+            "{}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// Copies `src` to `dst` (mode 0644) through a temporary name.
+fn install_copy(src: &Path, dst: &Path) -> Result<(), String> {
+    let partial = partial_of(dst);
+    std::fs::copy(src, &partial).map_err(|e| format!("copying {}: {e}", src.display()))?;
+    set_mode(&partial, 0o644)?;
+    std::fs::rename(&partial, dst).map_err(|e| format!("{}: {e}", dst.display()))
+}
+
+/// Writes `bytes` to `dst` (mode 0644) through a temporary name.
+fn write_new(dst: &Path, bytes: &[u8]) -> Result<(), String> {
+    let partial = partial_of(dst);
+    std::fs::write(&partial, bytes).map_err(|e| format!("{}: {e}", partial.display()))?;
+    set_mode(&partial, 0o644)?;
+    std::fs::rename(&partial, dst).map_err(|e| format!("{}: {e}", dst.display()))
+}
+
+fn partial_of(dst: &Path) -> PathBuf {
+    let name = dst
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dst.with_file_name(format!(".{name}.partial"))
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Removes files of `IMAGE_FILES` no longer referenced (and their torrents).
+pub fn remove_files(files: &Path, names: &[String]) {
+    for name in names {
+        if check_component("file name", name).is_err() {
+            continue;
+        }
+        for n in [name.clone(), format!("{name}.torrent")] {
+            let p = files.join(&n);
+            if p.is_file() {
+                if let Err(e) = std::fs::remove_file(&p) {
+                    log::warn!("cannot remove {}: {e}", p.display());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_versions_order_numerically() {
+        let mut v = vec![
+            "5.14.0-162.el9".to_string(),
+            "5.14.0-70.el9".to_string(),
+            "6.1.0-9-amd64".to_string(),
+            "5.4.0".to_string(),
+        ];
+        v.sort_by(|a, b| version_cmp(a, b));
+        assert_eq!(
+            v,
+            ["5.4.0", "5.14.0-70.el9", "5.14.0-162.el9", "6.1.0-9-amd64"]
+        );
+    }
+
+    #[test]
+    fn names_from_the_image_stay_inside_image_files() {
+        assert!(check_component("k", "5.14.0-162.el9.x86_64").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", "a b", "x\n"] {
+            assert!(check_component("k", bad).is_err(), "{bad:?}");
+        }
+    }
+}
