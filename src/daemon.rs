@@ -17,6 +17,7 @@ pub trait Daemon: Send + Sync + 'static {
     fn regen(&self) -> &crate::gen::Regen;
     fn sealer(&self) -> &crate::secrets::Sealer;
     fn jobs(&self) -> &crate::jobs::Jobs;
+    fn tracker(&self) -> &crate::tracker::Tracker;
     /// Called after background work changed the model: what was derived from
     /// the database before (boot scripts) is stale.
     fn changed(&self);

@@ -93,6 +93,11 @@ fn run() -> Result<(), String> {
         jobs: Default::default(),
         tracker: tracker::Tracker::new(Default::default()),
     });
+    // The tracker serves the torrents of the images packed here, no others.
+    app.tracker.only_allowed();
+    for hash in images::torrents_in(&app.config.image_files) {
+        app.tracker.allow(hash);
+    }
     gen::spawn(app.clone())?;
     jobs::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;

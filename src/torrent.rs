@@ -42,6 +42,16 @@ pub struct Made {
     pub bytes: Vec<u8>,
 }
 
+/// The info hash of a `.torrent` file's content (SHA-1 of its bencoded
+/// `info` dictionary, re-encoded canonically).
+pub fn info_hash_of(torrent: &[u8]) -> Result<[u8; 20], String> {
+    let value = crate::bencode::decode(torrent)?;
+    let info = value
+        .get("info")
+        .ok_or_else(|| "the torrent has no info dictionary".to_string())?;
+    Ok(hmac_sha1_compact::Hash::hash(&info.encode()))
+}
+
 /// The piece length for a file of `size` bytes: the largest power of two
 /// that still gives at least [`TARGET_PIECES`] pieces, so 1024 to 2047
 /// pieces, clamped to 256 KiB – 16 MiB. So 1 GiB → 1 MiB (1024 pieces),

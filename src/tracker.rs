@@ -84,6 +84,10 @@ struct State {
     /// When the tracker last swept every swarm (rate-limits sweeps forced by
     /// a full tracker).
     last_sweep: Option<Instant>,
+    /// The torrents this tracker serves, once any is named with `allow`: an
+    /// announce for another info hash is refused, so nobody else's swarms
+    /// can fill the tracker.
+    known: Option<std::collections::HashSet<Id>>,
 }
 
 /// One swarm.
@@ -153,6 +157,7 @@ impl Tracker {
                 seed: None,
                 rng: XorShift::new(seed),
                 last_sweep: None,
+                known: None,
             }),
         }
     }
@@ -168,6 +173,20 @@ impl Tracker {
     /// node is the seed itself. `None` stops it.
     pub fn set_seed(&self, seed: Option<SocketAddr>) {
         self.lock().seed = seed.map(|s| SocketAddr::new(s.ip().to_canonical(), s.port()));
+    }
+
+    /// From now on, tracks only the torrents named with `allow` (none yet).
+    pub fn only_allowed(&self) {
+        self.lock().known.get_or_insert_with(Default::default);
+    }
+
+    /// Serves `info_hash` (a torrent luna2d made); from the first call on,
+    /// only the torrents named this way are tracked.
+    pub fn allow(&self, info_hash: [u8; 20]) {
+        self.lock()
+            .known
+            .get_or_insert_with(Default::default)
+            .insert(info_hash);
     }
 
     /// GET /announce. `query` is the raw, still percent-encoded query string;
@@ -200,6 +219,16 @@ impl Tracker {
             return Ok(self.reply(complete, incomplete, &[], req.compact, req.no_peer_id));
         }
 
+        if guard
+            .known
+            .as_ref()
+            .is_some_and(|known| !known.contains(&req.info_hash))
+        {
+            return Err(failure(
+                400,
+                "unknown torrent: this tracker serves the images of this controller",
+            ));
+        }
         if !guard.torrents.contains_key(&req.info_hash)
             && guard.torrents.len() >= self.settings.max_torrents
         {
@@ -1543,5 +1572,25 @@ mod tests {
         fn get_bytes(&self, key: &[u8]) -> Option<&Value> {
             self.as_dict().and_then(|d| d.get(key))
         }
+    }
+
+    #[test]
+    fn once_torrents_are_named_only_they_are_tracked() {
+        let t = Tracker::new(Settings::default());
+        let now = Instant::now();
+        let remote: IpAddr = "127.0.0.5".parse().unwrap();
+        let q = |hash: u8| {
+            format!(
+                "info_hash={}&peer_id={}&port=6881&left=10",
+                format!("%{hash:02x}").repeat(20),
+                "p".repeat(20)
+            )
+        };
+        assert!(t.announce(&q(1), remote, now).is_ok(), "open before allow");
+        t.allow([2; 20]);
+        assert!(t.announce(&q(2), remote, now).is_ok());
+        let (status, body) = t.announce(&q(3), remote, now).unwrap_err();
+        assert_eq!(status, 400);
+        assert!(String::from_utf8_lossy(&body).contains("unknown torrent"));
     }
 }

@@ -441,6 +441,14 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
     // The swarm is known (both clients announced; they have stopped since).
     assert!(body.starts_with("d5:filesd20:"), "{body}");
     assert!(body.contains("10:incompletei0e"), "{body}");
+    // A torrent this controller did not make is not tracked.
+    let r = d.get_open(&format!(
+        "/announce?info_hash={}&peer_id={}&port=6881",
+        "%01".repeat(20),
+        "p".repeat(20)
+    ));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("unknown torrent"), "{}", r.text());
     // A malformed announce is a 400 with a bencoded reason.
     let r = d.get_open("/announce?peer_id=x&port=1");
     assert_eq!(r.status, 400, "{}", r.text());

@@ -132,6 +132,12 @@ fn clone_copies_the_image_directory() {
     let o = d.get("/config/osimage/compute-gpu").json()["config"]["osimage"]["compute-gpu"].clone();
     assert_eq!(o["path"], json!(copy.display().to_string()));
     assert_eq!(o["kerneloptions"], json!("net.ifnames=0 biosdevname=0"));
+    // The spec: 404 when the copy is not named.
+    let r = d.post(
+        "/config/osimage/compute/_clone",
+        image("compute", json!({})),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
     // A second clone onto an existing directory is refused and leaves nothing.
     std::fs::create_dir_all(d.dir.join("var/images/taken")).unwrap();
     let r = d.post(

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{ApiError, Ctx, Reply};
 
 /// Extensions that need a token: upstream's list.
-const PROTECTED_EXTENSIONS: &[&str] = &["gz", "tar", "bz", "bz2", "torrent"];
+const PROTECTED_EXTENSIONS: &[&str] = &["gz", "tar", "bz", "bz2", "zst", "xz", "torrent"];
 
 fn protected(name: &str) -> bool {
     name.rsplit_once('.')
@@ -133,6 +133,8 @@ mod tests {
         }
         assert!(valid_name("compute-vmlinuz-5.14.0"));
         assert!(protected("compute.tar.bz2") && protected("x.TORRENT") && protected("y.gz"));
+        // Every compressor packing may choose (zstdmt: .tar.zst).
+        assert!(protected("compute-1.tar.zst") && protected("c.tar.xz"));
         assert!(!protected("vmlinuz") && !protected("initrd.img"));
     }
 }

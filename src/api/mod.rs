@@ -103,6 +103,9 @@ impl crate::daemon::Daemon for App {
     fn jobs(&self) -> &crate::jobs::Jobs {
         &self.jobs
     }
+    fn tracker(&self) -> &crate::tracker::Tracker {
+        &self.tracker
+    }
     fn changed(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

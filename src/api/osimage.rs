@@ -61,6 +61,13 @@ pub fn kernel(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let (name, _) = image_id(ctx)?;
     let obj = ctx.config_object("osimage", &name)?.clone();
+    // The spec: 404 is mandatory when the copy is not named.
+    if !OSIMAGE.rename.iter().any(|k| obj.contains_key(*k)) {
+        return Err(ApiError::not_found(format!(
+            "{} is required: the name of the copy",
+            OSIMAGE.rename.first().copied().unwrap_or("newosimage")
+        )));
+    }
     let copy = crate::cmdb::resource::clone(ctx, &OSIMAGE, &name, &obj)?;
     let params = Params {
         osimage: copy.clone(),

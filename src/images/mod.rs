@@ -40,6 +40,8 @@ pub struct Packed {
     pub kernelfile: String,
     pub initrdfile: String,
     pub imagefile: String,
+    /// The info hash of the image's torrent, when one was made.
+    pub info_hash: Option<[u8; 20]>,
 }
 
 /// Directories whose contents are never packed: pseudo-filesystems and
@@ -55,8 +57,24 @@ const COMPRESSORS: &[(&str, &str)] = &[
 ];
 
 /// Packs `img`: kernel, initramfs, tarball (and torrent). `say` receives
-/// progress messages for the requester.
+/// progress messages for the requester. A failed pack leaves no file behind.
 pub fn pack(settings: &Settings, img: &Image, say: &mut dyn FnMut(&str)) -> Result<Packed, String> {
+    let mut written = Vec::new();
+    let packed = pack_into(settings, img, say, &mut written);
+    if packed.is_err() {
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    packed
+}
+
+fn pack_into(
+    settings: &Settings,
+    img: &Image,
+    say: &mut dyn FnMut(&str),
+    written: &mut Vec<PathBuf>,
+) -> Result<Packed, String> {
     let dir = &img.path;
     if !dir.is_dir() {
         return Err(format!(
@@ -77,24 +95,8 @@ pub fn pack(settings: &Settings, img: &Image, say: &mut dyn FnMut(&str)) -> Resu
         .unwrap_or(0);
     let stem = format!("{}-{epoch}", img.name);
 
-    let kernel_src = dir.join(format!("boot/vmlinuz-{kver}"));
-    if !kernel_src.is_file() {
-        return Err(format!("no kernel {} in the image", kernel_src.display()));
-    }
-    let kernelfile = format!("{stem}-vmlinuz-{kver}");
-    install_copy(&kernel_src, &settings.files.join(&kernelfile))?;
-    say(&format!("kernel {kver} copied as {kernelfile}"));
-
-    let initrdfile = format!("{stem}-initramfs-{kver}");
-    let initrd_src = initramfs(settings, dir, &kver, say)?;
-    let installed = install_copy(&initrd_src, &settings.files.join(&initrdfile));
-    if initrd_src.starts_with(dir.join("tmp")) {
-        let _ = std::fs::remove_file(&initrd_src);
-    }
-    installed?;
-
+    // Space first: a full disk is found before anything is written.
     let (program, ext) = compressor();
-    let imagefile = format!("{stem}.{ext}");
     let size = tree_size(dir);
     let free = free_bytes(&settings.files)?;
     // Compressed system trees are well under half their size; upstream
@@ -108,6 +110,26 @@ pub fn pack(settings: &Settings, img: &Image, say: &mut dyn FnMut(&str)) -> Resu
             size >> 20
         ));
     }
+
+    let kernel_src = dir.join(format!("boot/vmlinuz-{kver}"));
+    if !kernel_src.is_file() {
+        return Err(format!("no kernel {} in the image", kernel_src.display()));
+    }
+    let kernelfile = format!("{stem}-vmlinuz-{kver}");
+    written.push(settings.files.join(&kernelfile));
+    install_copy(&kernel_src, &settings.files.join(&kernelfile))?;
+    say(&format!("kernel {kver} copied as {kernelfile}"));
+
+    let initrdfile = format!("{stem}-initramfs-{kver}");
+    let initrd_src = initramfs(settings, dir, &kver, say)?;
+    written.push(settings.files.join(&initrdfile));
+    let installed = install_copy(&initrd_src, &settings.files.join(&initrdfile));
+    if initrd_src.starts_with(dir.join("tmp")) {
+        let _ = std::fs::remove_file(&initrd_src);
+    }
+    installed?;
+
+    let imagefile = format!("{stem}.{ext}");
     say(&format!(
         "packing {} ({} MB) with {program}",
         dir.display(),
@@ -120,10 +142,12 @@ pub fn pack(settings: &Settings, img: &Image, say: &mut dyn FnMut(&str)) -> Resu
         return Err(e);
     }
     let target = settings.files.join(&imagefile);
+    written.push(target.clone());
     std::fs::rename(&partial, &target).map_err(|e| format!("{}: {e}", target.display()))?;
     let packed_size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
     say(&format!("{imagefile} written ({} MB)", packed_size >> 20));
 
+    let mut info_hash = None;
     if let Some(announce) = &settings.announce {
         let seed = settings
             .files_url
@@ -132,7 +156,9 @@ pub fn pack(settings: &Settings, img: &Image, say: &mut dyn FnMut(&str)) -> Resu
         let made = crate::torrent::make(&target, &imagefile, announce, seed.as_deref())
             .map_err(|e| format!("making the torrent of {imagefile}: {e}"))?;
         let torrent = settings.files.join(format!("{imagefile}.torrent"));
+        written.push(torrent.clone());
         write_new(&torrent, &made.bytes)?;
+        info_hash = Some(made.info_hash);
         say(&format!(
             "{imagefile}.torrent made ({} pieces of {} KiB)",
             made.pieces,
@@ -144,7 +170,25 @@ pub fn pack(settings: &Settings, img: &Image, say: &mut dyn FnMut(&str)) -> Resu
         kernelfile,
         initrdfile,
         imagefile,
+        info_hash,
     })
+}
+
+/// The info hashes of the torrents in `files` (for the tracker at start).
+pub fn torrents_in(files: &Path) -> Vec<[u8; 20]> {
+    let Ok(entries) = std::fs::read_dir(files) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(".torrent"))
+        })
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|bytes| crate::torrent::info_hash_of(&bytes).ok())
+        .collect()
 }
 
 /// A file name part taken from the image must not leave `IMAGE_FILES`.

@@ -125,7 +125,11 @@ fn pack(run: &mut Run, params: &Params) -> Result<Finish, String> {
         kernelfile,
         initrdfile,
         imagefile,
+        info_hash,
     } = packed;
+    if let Some(hash) = info_hash {
+        run.app.tracker().allow(hash);
+    }
     let message = format!("osimage {name} packed: {kernelfile}, {initrdfile}, {imagefile}");
     Ok(Finish {
         message,
