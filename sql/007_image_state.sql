@@ -8,3 +8,21 @@ CREATE TABLE imagestate (
     updated TEXT NOT NULL DEFAULT (datetime('now')),
     PRIMARY KEY (kind, name)
 );
+
+-- The tracker's swarms, written from memory in batches so that a restart
+-- does not lose them (src/tracker.rs keeps the live state).
+CREATE TABLE trackerpeer (
+    info_hash BLOB NOT NULL,
+    peer_id BLOB NOT NULL,
+    ip TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    left INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    age INTEGER NOT NULL,          -- seconds since it last announced, when saved
+    saved INTEGER NOT NULL,        -- unix time of the save
+    PRIMARY KEY (info_hash, peer_id)
+);
+CREATE TABLE trackertorrent (
+    info_hash BLOB PRIMARY KEY,
+    downloaded INTEGER NOT NULL
+);

@@ -32,6 +32,13 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("FILES", "MAXPACKAGINGTIME", "10m"),
     // luna2d's own: how grab and push reach nodes: 'ssh' (root's keys, as
     // upstream) or 'daemon' (an rsync daemon on the node: module, port).
+    // luna2d's own: the program that seeds the packed images (empty: none)
+    // and its BitTorrent port; whether torrents also name the controller's
+    // /files as a web seed.
+    ("FILES", "SEEDER", "aria2c"),
+    ("FILES", "SEEDER_PORT", "51413"),
+    ("FILES", "SEEDER_UPLOAD_LIMIT", "0"),
+    ("FILES", "WEBSEED", "no"),
     ("FILES", "RSYNC_TRANSPORT", "ssh"),
     ("FILES", "RSYNC_MODULE", "root"),
     ("FILES", "RSYNC_PORT", "873"),
@@ -182,6 +189,12 @@ pub struct Config {
     pub job_workers: usize,
     /// `[FILES] MAXPACKAGINGTIME`: the limit on each step of a pack.
     pub max_packaging_time: Duration,
+    /// `[FILES] SEEDER`, `SEEDER_PORT`, `WEBSEED`.
+    pub seeder: String,
+    pub seeder_port: u16,
+    /// Bytes per second the seeder may upload in all (0: no limit).
+    pub seeder_upload_limit: u64,
+    pub webseed: bool,
     /// `[BOOTSTRAP]`: the first cluster network and controller address.
     pub bootstrap_network: ipnet::Ipv4Net,
     pub bootstrap_controller: std::net::Ipv4Addr,
@@ -508,6 +521,17 @@ impl Config {
                 }
             },
             rsync_module: get("FILES", "RSYNC_MODULE"),
+            seeder: get("FILES", "SEEDER").trim().to_string(),
+            seeder_port: parse_int("FILES", "SEEDER_PORT", &get("FILES", "SEEDER_PORT"), 1, 65535)?
+                as u16,
+            webseed: parse_bool("FILES", "WEBSEED", &get("FILES", "WEBSEED"))?,
+            seeder_upload_limit: parse_int(
+                "FILES",
+                "SEEDER_UPLOAD_LIMIT",
+                &get("FILES", "SEEDER_UPLOAD_LIMIT"),
+                0,
+                u64::MAX,
+            )?,
             bootstrap_network: get("BOOTSTRAP", "CLUSTER_NETWORK")
                 .trim()
                 .parse::<ipnet::Ipv4Net>()

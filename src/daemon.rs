@@ -5,6 +5,9 @@
 
 use std::sync::Mutex;
 
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::cmdb::{self, Store};
 use crate::config::Config;
 
 pub trait Daemon: Send + Sync + 'static {
@@ -21,4 +24,35 @@ pub trait Daemon: Send + Sync + 'static {
     /// Called after background work changed the model: what was derived from
     /// the database before (boot scripts) is stale.
     fn changed(&self);
+}
+
+/// Runs `f` in a write transaction (under the daemon's write lock) and commits.
+pub fn write<T>(
+    app: &dyn Daemon,
+    db: &mut Connection,
+    f: impl FnOnce(&Store) -> Result<T, cmdb::Error>,
+) -> Result<T, cmdb::Error> {
+    let _writing = app.write_lock().lock().unwrap_or_else(|e| e.into_inner());
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&Store {
+        tx: &tx,
+        config: app.config(),
+        sealer: app.sealer(),
+    })?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Runs `f` in a read transaction: one consistent snapshot, no lock.
+pub fn read<T>(
+    app: &dyn Daemon,
+    db: &mut Connection,
+    f: impl FnOnce(&Store) -> Result<T, cmdb::Error>,
+) -> Result<T, cmdb::Error> {
+    let tx = db.transaction()?;
+    f(&Store {
+        tx: &tx,
+        config: app.config(),
+        sealer: app.sealer(),
+    })
 }

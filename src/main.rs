@@ -100,6 +100,8 @@ fn run() -> Result<(), String> {
     }
     gen::spawn(app.clone())?;
     jobs::spawn(app.clone())?;
+    images::swarm::spawn(app.clone())?;
+    images::seeder::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;
     let limits = app.config.clone();
     let lanes = std::iter::repeat_n(http::Lane::Boot, limits.boot_workers)

@@ -88,6 +88,28 @@ struct State {
     /// announce for another info hash is refused, so nobody else's swarms
     /// can fill the tracker.
     known: Option<std::collections::HashSet<Id>>,
+    /// Something changed since the last snapshot.
+    dirty: bool,
+}
+
+/// The tracker's state as saved between runs.
+#[derive(Default, Debug)]
+pub struct Snapshot {
+    pub peers: Vec<SavedPeer>,
+    /// Each swarm and its `downloaded` count.
+    pub torrents: Vec<([u8; 20], u64)>,
+}
+
+/// One peer as saved.
+#[derive(Debug, Clone)]
+pub struct SavedPeer {
+    pub info_hash: [u8; 20],
+    pub peer_id: [u8; 20],
+    pub addr: SocketAddr,
+    pub left: u64,
+    pub completed: bool,
+    /// How long ago it last announced.
+    pub age: Duration,
 }
 
 /// One swarm.
@@ -158,6 +180,7 @@ impl Tracker {
                 rng: XorShift::new(seed),
                 last_sweep: None,
                 known: None,
+                dirty: false,
             }),
         }
     }
@@ -173,6 +196,73 @@ impl Tracker {
     /// node is the seed itself. `None` stops it.
     pub fn set_seed(&self, seed: Option<SocketAddr>) {
         self.lock().seed = seed.map(|s| SocketAddr::new(s.ip().to_canonical(), s.port()));
+    }
+
+    /// Whether anything changed since the last `snapshot`.
+    pub fn dirty(&self) -> bool {
+        self.lock().dirty
+    }
+
+    /// Every live peer and every swarm's download count, for saving; clears
+    /// the dirty mark.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        let mut state = self.lock();
+        state.dirty = false;
+        let mut snap = Snapshot::default();
+        for (hash, torrent) in &state.torrents {
+            snap.torrents.push((*hash, torrent.downloaded));
+            for (id, peer) in &torrent.peers {
+                snap.peers.push(SavedPeer {
+                    info_hash: *hash,
+                    peer_id: *id,
+                    addr: peer.addr,
+                    left: peer.left,
+                    completed: peer.completed,
+                    age: now.saturating_duration_since(peer.last_seen),
+                });
+            }
+        }
+        snap
+    }
+
+    /// Puts saved swarms back (at start); peers older than the TTL are left out.
+    pub fn restore(&self, snap: Snapshot, now: Instant) {
+        let ttl = self.settings.peer_ttl;
+        let mut state = self.lock();
+        for (hash, downloaded) in snap.torrents {
+            let torrent = state.torrents.entry(hash).or_insert_with(|| Torrent {
+                peers: HashMap::new(),
+                downloaded: 0,
+                last_active: now,
+            });
+            torrent.downloaded = downloaded;
+        }
+        for p in snap.peers {
+            if p.age >= ttl {
+                continue;
+            }
+            let Some(torrent) = state.torrents.get_mut(&p.info_hash) else {
+                continue;
+            };
+            if torrent.peers.len() >= self.settings.max_peers_per_torrent {
+                continue;
+            }
+            let last_seen = now.checked_sub(p.age).unwrap_or(now);
+            torrent.peers.insert(
+                p.peer_id,
+                Peer {
+                    addr: p.addr,
+                    left: p.left,
+                    last_seen,
+                    completed: p.completed,
+                },
+            );
+        }
+        let max = self.settings.max_torrents;
+        if state.torrents.len() > max {
+            let keep: Vec<Id> = state.torrents.keys().take(max).copied().collect();
+            state.torrents.retain(|k, _| keep.contains(k));
+        }
     }
 
     /// From now on, tracks only the torrents named with `allow` (none yet).
@@ -202,6 +292,7 @@ impl Tracker {
             .map_err(|reason| failure(400, &reason))?;
         let ttl = self.settings.peer_ttl;
         let mut guard = self.lock();
+        guard.dirty = true;
 
         if req.event == Event::Stopped {
             // A peer leaving never creates a swarm.
@@ -1592,5 +1683,38 @@ mod tests {
         let (status, body) = t.announce(&q(3), remote, now).unwrap_err();
         assert_eq!(status, 400);
         assert!(String::from_utf8_lossy(&body).contains("unknown torrent"));
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_swarm() {
+        let t = Tracker::new(Settings::default());
+        let now = Instant::now();
+        let remote: IpAddr = "127.0.0.7".parse().unwrap();
+        for i in 0..3u8 {
+            let q = format!(
+                "info_hash={}&peer_id={}&port={}&left={}",
+                "%09".repeat(20),
+                format!("%{i:02x}").repeat(20),
+                7000 + u16::from(i),
+                i
+            );
+            t.announce(&q, remote, now).unwrap();
+        }
+        assert!(t.dirty());
+        let snap = t.snapshot(now);
+        assert!(!t.dirty());
+        assert_eq!(snap.peers.len(), 3);
+        let back = Tracker::new(Settings::default());
+        back.restore(snap, now);
+        let again = back.snapshot(now);
+        assert_eq!(again.peers.len(), 3);
+        let scrape = back
+            .scrape(&format!("info_hash={}", "%09".repeat(20)), now)
+            .unwrap();
+        let text = String::from_utf8_lossy(&scrape).to_string();
+        assert!(
+            text.contains("8:completei1e") && text.contains("10:incompletei2e"),
+            "{text}"
+        );
     }
 }

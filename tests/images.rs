@@ -93,11 +93,25 @@ fn sha1_of(path: &Path) -> String {
         .to_string()
 }
 
+/// Options with no seeder (tests of the swarm start their own).
+fn no_seeder(extra: &str) -> Options {
+    Options {
+        ini: format!("[FILES]\nSEEDER =\n{extra}"),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn pack_builds_what_nodes_boot_and_tags_pin_old_files() {
-    let mut d = Daemon::start("img-pack");
+    let mut d = Daemon::start_with("img-pack", no_seeder(""));
     let root = d.dir.join("var/images/compute");
     build_image(&root, "first build");
+    // Owners and modes must survive the tarball.
+    use std::os::unix::fs::PermissionsExt;
+    let secret = root.join("etc/shadow-like");
+    std::fs::write(&secret, "x").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&secret, Some(1234), Some(4321)).unwrap();
     let said = pack(&mut d, "compute");
     assert!(said.contains("initramfs taken from the image"), "{said}");
 
@@ -179,7 +193,7 @@ fn pack_builds_what_nodes_boot_and_tags_pin_old_files() {
 
 #[test]
 fn pack_failures_are_reported_and_leave_the_image_as_it_was() {
-    let mut d = Daemon::start("img-pack-fail");
+    let mut d = Daemon::start_with("img-pack-fail", no_seeder(""));
     let root = d.dir.join("var/images/compute");
     std::fs::create_dir_all(root.join("boot")).unwrap();
     std::fs::write(root.join(format!("boot/vmlinuz-{KVER}")), b"k").unwrap();
@@ -255,10 +269,7 @@ fn grab_and_push_through_an_rsync_daemon() {
     }
     let mut d = Daemon::start_with(
         "img-rsync",
-        Options {
-            ini: "[FILES]\nRSYNC_TRANSPORT = daemon\nRSYNC_PORT = 8730\n".into(),
-            ..Default::default()
-        },
+        no_seeder("RSYNC_TRANSPORT = daemon\nRSYNC_PORT = 8730\n"),
     );
     // The node's own filesystem, served by its rsync daemon.
     let node_root = d.dir.join("node-root");
@@ -355,11 +366,21 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
     let mut d = Daemon::start_with(
         "img-swarm",
         Options {
-            ini: "[BOOTSTRAP]\nCLUSTER_NETWORK = 127.0.0.0/16\nCONTROLLER_IP = 127.0.0.1\n".into(),
+            ini: "[BOOTSTRAP]\nCLUSTER_NETWORK = 127.0.0.0/16\nCONTROLLER_IP = 127.0.0.1\n\
+                  [FILES]\nSEEDER = aria2c\nSEEDER_PORT = 6911\nSEEDER_UPLOAD_LIMIT = 2097152\n"
+                .into(),
             ..Default::default()
         },
     );
-    build_image(&d.dir.join("var/images/compute"), "swarm");
+    let root = d.dir.join("var/images/compute");
+    build_image(&root, "swarm");
+    // 12 MB that do not compress: the seed (2 MB/s) cannot serve four nodes
+    // alone in the time they take.
+    std::fs::write(
+        root.join("usr/share/data/more"),
+        pseudo_random(9_000_000, 4),
+    )
+    .unwrap();
     pack(&mut d, "compute");
     let imagefile = image_of(&mut d, "compute")["imagefile"]
         .as_str()
@@ -376,16 +397,20 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
     );
     let token = d.token();
     let header = format!("--header=x-access-tokens: {token}");
-    let clients: Vec<(PathBuf, Child)> = (0..2)
+    // Four nodes on 127.0.0.2-5, as the tracker sees them.
+    let clients: Vec<(PathBuf, Child)> = (0..4)
         .map(|i| {
             let dir = d.dir.join(format!("node{i}"));
             std::fs::create_dir_all(&dir).unwrap();
-            let log = std::fs::File::create(dir.join("aria2c.log")).unwrap();
+            let log = std::fs::File::create(dir.join("aria2c.out")).unwrap();
             let child = Command::new("timeout")
                 .arg("90")
                 .arg("aria2c")
                 .arg(format!("--dir={}", dir.display()))
+                .arg(format!("--interface=127.0.0.{}", i + 2))
+                .arg(format!("--log={}", dir.join("aria2c.log").display()))
                 .args([
+                    "--log-level=info",
                     "--seed-time=0",
                     "--enable-dht=false",
                     "--enable-dht6=false",
@@ -406,6 +431,8 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
         })
         .collect();
     let want = sha1_of(&tarball);
+    let seed = "From: 127.0.0.1:6911 piece";
+    let (mut from_seed, mut from_peers) = (0, 0);
     for (dir, mut child) in clients {
         let status = child.wait().unwrap();
         let log = std::fs::read_to_string(dir.join("aria2c.log")).unwrap_or_default();
@@ -415,7 +442,20 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
             dir.display()
         );
         assert_eq!(sha1_of(&dir.join(&imagefile)), want, "{log}");
+        for line in log.lines().filter(|l| l.contains(" piece index=")) {
+            if line.contains(seed) {
+                from_seed += 1;
+            } else if line.contains("From: 127.0.0.") {
+                from_peers += 1;
+            }
+        }
     }
+    // The controller seeded, and the nodes fed each other.
+    assert!(from_seed > 0, "nothing came from the controller's seeder");
+    assert!(
+        from_peers > 0,
+        "nothing came from other nodes ({from_seed} blocks from the seed)"
+    );
     // The tracker saw the swarm: announces in the log, a completed download.
     assert!(d.log().contains("/announce"), "{}", d.log());
     let shown = Command::new("aria2c")
@@ -453,4 +493,65 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
     let r = d.get_open("/announce?peer_id=x&port=1");
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("failure reason"), "{}", r.text());
+}
+
+#[test]
+fn the_tracker_keeps_its_swarms_across_a_kill() {
+    let mut d = Daemon::start_with("img-swarm-kill", no_seeder(""));
+    build_image(&d.dir.join("var/images/compute"), "kept");
+    pack(&mut d, "compute");
+    let imagefile = image_of(&mut d, "compute")["imagefile"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let torrent =
+        std::fs::read(d.dir.join("var/files").join(format!("{imagefile}.torrent"))).unwrap();
+    // The info hash: SHA-1 of the bencoded info dictionary, which runs from
+    // after "4:info" to the byte before the torrent's last "e".
+    let at = torrent.windows(6).position(|w| w == b"4:info").unwrap() + 6;
+    let info = &torrent[at..torrent.len() - 1];
+    let hash = {
+        let out = Command::new("sha1sum")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(info)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)[..40].to_string()
+    };
+    let escaped: String = (0..40)
+        .step_by(2)
+        .map(|i| format!("%{}", &hash[i..i + 2]))
+        .collect();
+    for (i, left) in [(1, 0), (2, 500), (3, 500)] {
+        let r = d.get_open(&format!(
+            "/announce?info_hash={escaped}&peer_id=-LT0001-{i:012}&port={}&left={left}&event=started",
+            7000 + i
+        ));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let scrape_path = format!("/scrape?info_hash={escaped}");
+    let before = d.get_open(&scrape_path).text();
+    assert!(
+        before.contains("8:completei1e10:downloadedi0e10:incompletei2e"),
+        "{before}"
+    );
+    // Saved within ten seconds; then the daemon dies without warning.
+    let saved = wait_until(Duration::from_secs(15), || {
+        let db = rusqlite::Connection::open(d.dir.join("var/luna.db")).unwrap();
+        db.query_row("SELECT COUNT(*) FROM trackerpeer", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_or(0)
+            == 3
+    });
+    assert!(saved, "the swarm was not saved");
+    d.kill();
+    let mut d = Daemon::start_in(&d.dir.clone(), no_seeder(""));
+    let after = d.get_open(&scrape_path).text();
+    assert_eq!(after, before, "the swarm survived the restart");
 }

@@ -30,6 +30,7 @@ pub mod rack;
 pub mod resource;
 pub mod secrets;
 pub mod status;
+pub mod swarm;
 pub mod tables;
 pub mod transfer;
 pub mod value;

@@ -5,6 +5,8 @@
 //! and records the outcome through the model.
 
 pub mod rsync;
+pub mod seeder;
+pub mod swarm;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use crate::cmdb::queue::{self, Job};
 use crate::cmdb::{self, Store};
@@ -137,36 +137,7 @@ fn runner(app: Arc<dyn Daemon>, db: &mut Connection, purges: bool) {
     }
 }
 
-/// Runs `f` in a write transaction (under the daemon's write lock) and commits.
-pub fn write<T>(
-    app: &dyn Daemon,
-    db: &mut Connection,
-    f: impl FnOnce(&Store) -> Result<T, cmdb::Error>,
-) -> Result<T, cmdb::Error> {
-    let _writing = app.write_lock().lock().unwrap_or_else(|e| e.into_inner());
-    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let out = f(&Store {
-        tx: &tx,
-        config: app.config(),
-        sealer: app.sealer(),
-    })?;
-    tx.commit()?;
-    Ok(out)
-}
-
-/// Runs `f` in a read transaction: one consistent snapshot, no lock.
-pub fn read<T>(
-    app: &dyn Daemon,
-    db: &mut Connection,
-    f: impl FnOnce(&Store) -> Result<T, cmdb::Error>,
-) -> Result<T, cmdb::Error> {
-    let tx = db.transaction()?;
-    f(&Store {
-        tx: &tx,
-        config: app.config(),
-        sealer: app.sealer(),
-    })
-}
+pub use crate::daemon::{read, write};
 
 /// Model changes made in the transaction that ends a job; answers files to
 /// remove once it committed.

@@ -71,7 +71,7 @@ fn settings(run: &mut Run) -> Result<images::Settings, String> {
         files: cfg.image_files.clone(),
         limit: cfg.max_packaging_time,
         announce: Some(format!("{}/announce", urls.api)),
-        files_url: Some(urls.files),
+        files_url: cfg.webseed.then_some(urls.files),
     })
 }
 
