@@ -299,6 +299,7 @@ fn main() {
     boot_storm(addr, pid, &token, &dir);
     transfer(addr, &token, &dir);
     control_bench(&dir);
+    images_bench(&dir);
 
     // Both sides of the comparison start from this state.
     let snapshot = dir.join("snapshot.db");
@@ -532,6 +533,223 @@ fn control_bench(dir: &Path) {
         let _ = s.kill();
         let _ = s.wait();
     }
+}
+
+/// The info hash `/announce` requests of the bench name (percent-encoded).
+static ANNOUNCE_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// One announce of 5,000 distinct peers in turn.
+fn announce_request(n: u64) -> Vec<u8> {
+    let peer = n % 5_000;
+    get_request(&format!(
+        "/announce?info_hash={}&peer_id=-BENCH0-{peer:012}&port={}&left=1000&compact=1",
+        ANNOUNCE_HASH.get().map(String::as_str).unwrap_or(""),
+        10_000 + peer
+    ))
+}
+
+/// Writes `bytes` of image data under `dir`: files of 4 MiB, half of them
+/// random (incompressible, like binaries) and half text-like.
+fn image_tree(dir: &Path, bytes: u64) {
+    std::fs::create_dir_all(dir.join("boot")).expect("boot");
+    std::fs::create_dir_all(dir.join("usr/lib")).expect("usr");
+    std::fs::write(dir.join("boot/vmlinuz-6.1.0-bench"), vec![7u8; 8 << 20]).expect("kernel");
+    std::fs::write(dir.join("boot/initrd.img-6.1.0-bench"), vec![9u8; 16 << 20]).expect("initrd");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let text: Vec<u8> = b"usr/lib/libexample.so.1 symbol table entry 0x0000 default visible\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(4 << 20)
+        .collect();
+    for i in 0..bytes / (4 << 20) {
+        let data: Vec<u8> = if i % 2 == 0 {
+            (0..(4 << 20))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 24) as u8
+                })
+                .collect()
+        } else {
+            text.clone()
+        };
+        std::fs::write(dir.join(format!("usr/lib/file{i:05}")), data).expect("image file");
+    }
+}
+
+/// Packs `name` through the API; answers the seconds it took and the job's
+/// messages.
+fn timed_pack(c: &mut Client, token: &str, name: &str) -> (f64, String) {
+    let t = Instant::now();
+    let (status, body) = c.call("GET", &format!("/config/osimage/{name}/_pack"), token, None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let id = v["request_id"].as_str().expect("request id").to_string();
+    let mut said = String::new();
+    for _ in 0..60_000 {
+        let (_, body) = c.call("GET", &format!("/config/status/{id}"), token, None);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        for m in v[&id].as_array().cloned().unwrap_or_default() {
+            said.push_str(m["message"].as_str().unwrap_or(""));
+            said.push('\n');
+        }
+        if said.contains(&format!("pack {name}: ")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!said.contains(": failed"), "{said}");
+    (t.elapsed().as_secs_f64(), said)
+}
+
+/// Pack of a 1 GiB image, `/announce` with 5,000 peers, and a swarm of 8
+/// aria2c nodes fetching a 256 MiB image from the controller's seeder.
+fn images_bench(dir: &Path) {
+    let dir = dir.join("images");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("images dir");
+    let ini = dir.join("bench.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[LOGGER]\nLOGFILE = {}\n[BOOTSTRAP]\nCLUSTER_NETWORK = 127.0.0.0/16\nCONTROLLER_IP = 127.0.0.1\n\
+             [FILES]\nSEEDER = aria2c\nSEEDER_PORT = 6990\n",
+            dir.join("daemon.log").display()
+        ),
+    )
+    .expect("ini");
+    let (child, addr) = start(ours_bin(), &dir.join("var"), &ini);
+    let mut c = Client::connect(addr);
+    let (_, body) = c.call(
+        "POST",
+        "/token",
+        "",
+        Some(r#"{"username":"luna","password":"luna"}"#),
+    );
+    let token = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let side = Side {
+        name: "ours",
+        pid: child.id(),
+        child,
+        addr,
+        token: token.clone(),
+    };
+
+    // Pack 1 GiB.
+    image_tree(&dir.join("var/images/compute"), 1 << 30);
+    let (secs, said) = timed_pack(&mut c, &token, "compute");
+    let compressor = said
+        .lines()
+        .find_map(|l| l.split(" with ").nth(1))
+        .unwrap_or("?")
+        .to_string();
+    println!(
+        "pack 1 GiB      {secs:.1} s = {:.0} MB/s with {compressor} (kernel, initramfs, tarball, torrent), target >= 100 MB/s",
+        1024.0 / secs
+    );
+
+    // A 256 MiB image for the swarm; its torrent's info hash for /announce.
+    let (status, _) = c.call(
+        "POST",
+        "/config/osimage/swarm",
+        &token,
+        Some(r#"{"config":{"osimage":{"swarm":{}}}}"#),
+    );
+    assert_eq!(status, 201, "osimage swarm");
+    image_tree(&dir.join("var/images/swarm"), 256 << 20);
+    timed_pack(&mut c, &token, "swarm");
+    let (_, body) = c.call("GET", "/config/osimage/swarm", &token, None);
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let imagefile = v["config"]["osimage"]["swarm"]["imagefile"]
+        .as_str()
+        .expect("imagefile")
+        .to_string();
+    let torrent_path = dir.join("var/files").join(format!("{imagefile}.torrent"));
+    let torrent = std::fs::read(&torrent_path).expect("torrent");
+    let at = torrent
+        .windows(6)
+        .position(|w| w == b"4:info")
+        .expect("info")
+        + 6;
+    let hash = hmac_sha1_compact::Hash::hash(&torrent[at..torrent.len() - 1]);
+    let escaped: String = hash.iter().map(|b| format!("%{b:02x}")).collect();
+    let _ = ANNOUNCE_HASH.set(escaped);
+
+    let fig = measure(&side, 64, announce_request, Duration::from_secs(5));
+    println!(
+        "announce        5,000 peers, 64 connections: {:.0} req/s p50 {} p99 {}, {} failed, target >= 10,000 req/s",
+        fig.rate,
+        ms(fig.p50),
+        ms(fig.p99),
+        fig.failed
+    );
+
+    // The swarm: 8 nodes on 127.0.1.1-8; the seeder is up within seconds.
+    std::thread::sleep(Duration::from_secs(3));
+    let started = Instant::now();
+    let leechers: Vec<(PathBuf, Child)> = (1..=8)
+        .map(|i| {
+            let d = dir.join(format!("node{i}"));
+            std::fs::create_dir_all(&d).expect("node dir");
+            let child = Command::new("timeout")
+                .arg("300")
+                .arg("aria2c")
+                .arg(format!("--dir={}", d.display()))
+                .arg(format!("--interface=127.0.1.{i}"))
+                .arg(format!("--log={}", d.join("aria2c.log").display()))
+                .args([
+                    "--log-level=info",
+                    "--seed-time=0",
+                    "--enable-dht=false",
+                    "--enable-dht6=false",
+                    "--bt-enable-lpd=false",
+                    "--summary-interval=0",
+                    "--file-allocation=none",
+                ])
+                .arg(format!("--listen-port={}", 6990 + i))
+                .arg(format!("--header=x-access-tokens: {token}"))
+                .arg(&torrent_path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("aria2c");
+            (d, child)
+        })
+        .collect();
+    let mut completed = 0;
+    let mut from_seed: u64 = 0;
+    let seed = "From: 127.0.0.1:6990 piece";
+    for (d, mut child) in leechers {
+        if child.wait().is_ok_and(|s| s.success()) {
+            completed += 1;
+        }
+        let log = std::fs::read_to_string(d.join("aria2c.log")).unwrap_or_default();
+        for line in log.lines().filter(|l| l.contains(seed)) {
+            from_seed += line
+                .rsplit("length=")
+                .next()
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+    let size = std::fs::metadata(dir.join("var/files").join(&imagefile))
+        .map(|m| m.len())
+        .unwrap_or(1);
+    println!(
+        "swarm x8        {} MiB image: {completed}/8 complete in {:.1} s; the seed uploaded {} MiB = {:.2}x the image, target <= 3x",
+        size >> 20,
+        started.elapsed().as_secs_f64(),
+        from_seed >> 20,
+        from_seed as f64 / size as f64
+    );
+    drop(side);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn ours_bin() -> &'static Path {
