@@ -35,6 +35,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     // luna2d's own: the program that seeds the packed images (empty: none)
     // and its BitTorrent port; whether torrents also name the controller's
     // /files as a web seed.
+    // luna2d's own: the tarball's compressor: auto (zstd, pigz, lbzip2,
+    // gzip: the first installed), or one of them by name.
+    ("FILES", "COMPRESSOR", "auto"),
     ("FILES", "SEEDER", "aria2c"),
     ("FILES", "SEEDER_PORT", "51413"),
     ("FILES", "SEEDER_UPLOAD_LIMIT", "0"),
@@ -189,6 +192,8 @@ pub struct Config {
     pub job_workers: usize,
     /// `[FILES] MAXPACKAGINGTIME`: the limit on each step of a pack.
     pub max_packaging_time: Duration,
+    /// `[FILES] COMPRESSOR`: `auto` or a compressor's name.
+    pub compressor: String,
     /// `[FILES] SEEDER`, `SEEDER_PORT`, `WEBSEED`.
     pub seeder: String,
     pub seeder_port: u16,
@@ -521,6 +526,14 @@ impl Config {
                 }
             },
             rsync_module: get("FILES", "RSYNC_MODULE"),
+            compressor: match get("FILES", "COMPRESSOR").trim() {
+                c @ ("auto" | "zstd" | "pigz" | "lbzip2" | "gzip") => c.to_string(),
+                other => {
+                    return Err(ConfigError(format!(
+                        "[FILES] COMPRESSOR '{other}': auto, zstd, pigz, lbzip2 or gzip expected"
+                    )))
+                }
+            },
             seeder: get("FILES", "SEEDER").trim().to_string(),
             seeder_port: parse_int("FILES", "SEEDER_PORT", &get("FILES", "SEEDER_PORT"), 1, 65535)?
                 as u16,

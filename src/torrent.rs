@@ -8,8 +8,12 @@
 //! (BEP 19 web seeding), so that a node can fetch pieces from the controller's
 //! HTTP server when no peer has them yet.
 
+#[cfg(test)]
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
+#[cfg(test)]
+use std::io::Read;
+#[cfg(test)]
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,6 +31,7 @@ pub const MAX_PIECE_LENGTH: u64 = 16 * 1024 * 1024;
 /// fewer than twice as many) while the piece length stays within bounds.
 pub const TARGET_PIECES: u64 = 1024;
 /// The file is read in chunks of this size, whatever the piece length.
+#[cfg(test)]
 const READ_BUFFER: usize = 4 * 1024 * 1024;
 
 /// A `.torrent` made by [`make`].
@@ -76,6 +81,9 @@ pub fn piece_length_for(size: u64) -> u64 {
 /// The file is streamed, never held in memory. It fails with `InvalidData`
 /// if the file's size changed while it was being hashed, since the torrent
 /// would then describe neither the old nor the new file.
+// Packing streams its tarball through `Pieces`; whole files are hashed
+// by the tests, which check `Pieces` against independent hashes.
+#[cfg(test)]
 pub fn make(path: &Path, name: &str, announce: &str, web_seed: Option<&str>) -> io::Result<Made> {
     let size = std::fs::metadata(path)?.len();
     let created = SystemTime::now()
@@ -92,6 +100,7 @@ pub fn make(path: &Path, name: &str, announce: &str, web_seed: Option<&str>) -> 
 }
 
 /// [`make`] with the piece length and creation date given, for tests.
+#[cfg(test)]
 fn make_with(
     path: &Path,
     name: &str,
@@ -124,6 +133,27 @@ fn make_with(
             ),
         ));
     }
+    Ok(build(
+        name,
+        announce,
+        web_seed,
+        piece_length,
+        created,
+        length,
+        digests,
+    ))
+}
+
+/// The torrent of `length` bytes whose pieces hash to `digests`.
+fn build(
+    name: &str,
+    announce: &str,
+    web_seed: Option<&str>,
+    piece_length: u64,
+    created: u64,
+    length: u64,
+    digests: Vec<u8>,
+) -> Made {
     let pieces = digests.len() / 20;
     let info = Value::dict([
         ("length", Value::uint(length)),
@@ -141,24 +171,90 @@ fn make_with(
     if let Some(url) = web_seed {
         top.push(("url-list", Value::List(vec![Value::str(url)])));
     }
-    Ok(Made {
+    Made {
         info_hash,
         piece_length,
         pieces,
         bytes: Value::dict(top).encode(),
-    })
+    }
+}
+
+/// Piece hashes of a stream as it goes by (a tarball being written), so
+/// the torrent needs no second pass over the file.
+pub struct Pieces {
+    piece_length: u64,
+    hash: Hash,
+    piece_left: u64,
+    digests: Vec<u8>,
+    total: u64,
+}
+
+impl Pieces {
+    pub fn new(piece_length: u64) -> Pieces {
+        let piece_length = piece_length.max(1);
+        Pieces {
+            piece_length,
+            hash: Hash::new(),
+            piece_left: piece_length,
+            digests: Vec::new(),
+            total: 0,
+        }
+    }
+
+    pub fn update(&mut self, mut chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        while !chunk.is_empty() {
+            let take = usize::try_from(self.piece_left).map_or(chunk.len(), |p| p.min(chunk.len()));
+            self.hash.update(&chunk[..take]);
+            chunk = &chunk[take..];
+            self.piece_left -= take as u64;
+            if self.piece_left == 0 {
+                self.digests
+                    .extend_from_slice(&std::mem::take(&mut self.hash).finalize());
+                self.piece_left = self.piece_length;
+            }
+        }
+    }
+
+    /// The torrent of everything fed, advertised under `name` (a plain file
+    /// name).
+    pub fn finish(
+        mut self,
+        name: &str,
+        announce: &str,
+        web_seed: Option<&str>,
+    ) -> io::Result<Made> {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("torrent name {name:?} is not a plain file name"),
+            ));
+        }
+        if self.piece_left != self.piece_length {
+            self.digests.extend_from_slice(&self.hash.finalize());
+        }
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(build(
+            name,
+            announce,
+            web_seed,
+            self.piece_length,
+            created,
+            self.total,
+            self.digests,
+        ))
+    }
 }
 
 /// Reads `reader` to its end in [`READ_BUFFER`] chunks and returns the number
 /// of bytes read and the SHA-1 of every `piece_length` bytes (the last piece
 /// may be shorter), concatenated.
+#[cfg(test)]
 fn hash_pieces(reader: &mut impl Read, piece_length: u64) -> io::Result<(u64, Vec<u8>)> {
     let mut buf = vec![0u8; READ_BUFFER];
-    let mut digests = Vec::new();
-    let mut total = 0u64;
-    let mut hash = Hash::new();
-    // Bytes still missing from the current piece.
-    let mut piece_left = piece_length;
+    let mut pieces = Pieces::new(piece_length);
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -166,23 +262,13 @@ fn hash_pieces(reader: &mut impl Read, piece_length: u64) -> io::Result<(u64, Ve
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        total += n as u64;
-        let mut chunk = &buf[..n];
-        while !chunk.is_empty() {
-            let take = usize::try_from(piece_left).map_or(chunk.len(), |p| p.min(chunk.len()));
-            hash.update(&chunk[..take]);
-            chunk = &chunk[take..];
-            piece_left -= take as u64;
-            if piece_left == 0 {
-                digests.extend_from_slice(&std::mem::take(&mut hash).finalize());
-                piece_left = piece_length;
-            }
-        }
+        pieces.update(&buf[..n]);
     }
-    if piece_left != piece_length {
-        digests.extend_from_slice(&hash.finalize());
+    if pieces.piece_left != pieces.piece_length {
+        let last = std::mem::take(&mut pieces.hash).finalize();
+        pieces.digests.extend_from_slice(&last);
     }
-    Ok((total, digests))
+    Ok((pieces.total, pieces.digests))
 }
 
 #[cfg(test)]

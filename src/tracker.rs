@@ -115,6 +115,13 @@ pub struct SavedPeer {
 /// One swarm.
 struct Torrent {
     peers: HashMap<Id, Peer>,
+    /// The peers' ids in slots (`Peer::slot`), for sampling without a scan.
+    order: Vec<Id>,
+    /// How many peers have nothing left to download.
+    seeders: usize,
+    /// When expired peers were last dropped (at most once a second: it is a
+    /// scan of the swarm).
+    last_expire: Option<Instant>,
     /// Peers that announced `completed` (each counted once while tracked).
     downloaded: u64,
     /// The last announce in this swarm; an empty swarm is forgotten
@@ -124,6 +131,8 @@ struct Torrent {
 
 /// One peer of a swarm.
 struct Peer {
+    /// Its index in `Torrent::order`.
+    slot: usize,
     addr: SocketAddr,
     left: u64,
     last_seen: Instant,
@@ -230,11 +239,10 @@ impl Tracker {
         let ttl = self.settings.peer_ttl;
         let mut state = self.lock();
         for (hash, downloaded) in snap.torrents {
-            let torrent = state.torrents.entry(hash).or_insert_with(|| Torrent {
-                peers: HashMap::new(),
-                downloaded: 0,
-                last_active: now,
-            });
+            let torrent = state
+                .torrents
+                .entry(hash)
+                .or_insert_with(|| Torrent::new(now));
             torrent.downloaded = downloaded;
         }
         for p in snap.peers {
@@ -248,15 +256,8 @@ impl Tracker {
                 continue;
             }
             let last_seen = now.checked_sub(p.age).unwrap_or(now);
-            torrent.peers.insert(
-                p.peer_id,
-                Peer {
-                    addr: p.addr,
-                    left: p.left,
-                    last_seen,
-                    completed: p.completed,
-                },
-            );
+            let peer = torrent.upsert(p.peer_id, p.addr, p.left, last_seen);
+            peer.completed = p.completed;
         }
         let max = self.settings.max_torrents;
         if state.torrents.len() > max {
@@ -299,7 +300,7 @@ impl Tracker {
             let state = &mut *guard;
             let (complete, incomplete) = match state.torrents.get_mut(&req.info_hash) {
                 Some(torrent) => {
-                    torrent.peers.remove(&req.peer_id);
+                    torrent.remove_peer(&req.peer_id);
                     torrent.expire(now, ttl);
                     torrent.last_active = now;
                     torrent.counts()
@@ -338,11 +339,7 @@ impl Tracker {
         let torrent = state
             .torrents
             .entry(req.info_hash)
-            .or_insert_with(|| Torrent {
-                peers: HashMap::new(),
-                downloaded: 0,
-                last_active: now,
-            });
+            .or_insert_with(|| Torrent::new(now));
         torrent.expire(now, ttl);
         torrent.last_active = now;
         if !torrent.peers.contains_key(&req.peer_id)
@@ -350,15 +347,7 @@ impl Tracker {
         {
             torrent.evict_stalest();
         }
-        let peer = torrent.peers.entry(req.peer_id).or_insert(Peer {
-            addr: req.addr,
-            left: req.left,
-            last_seen: now,
-            completed: false,
-        });
-        peer.addr = req.addr;
-        peer.left = req.left;
-        peer.last_seen = now;
+        let peer = torrent.upsert(req.peer_id, req.addr, req.left, now);
         if req.event == Event::Completed && !peer.completed {
             peer.completed = true;
             torrent.downloaded += 1;
@@ -479,9 +468,86 @@ impl State {
 
 impl Torrent {
     /// Drops the peers not heard from for longer than `ttl`.
+    fn new(now: Instant) -> Torrent {
+        Torrent {
+            peers: HashMap::new(),
+            order: Vec::new(),
+            seeders: 0,
+            last_expire: None,
+            downloaded: 0,
+            last_active: now,
+        }
+    }
+
+    /// Adds or updates a peer; keeps `order` and `seeders` true.
+    fn upsert(&mut self, id: Id, addr: SocketAddr, left: u64, now: Instant) -> &mut Peer {
+        use std::collections::hash_map::Entry;
+        let peer = match self.peers.entry(id) {
+            Entry::Occupied(e) => {
+                let peer = e.into_mut();
+                match (peer.left == 0, left == 0) {
+                    (false, true) => self.seeders += 1,
+                    (true, false) => self.seeders -= 1,
+                    _ => {}
+                }
+                peer
+            }
+            Entry::Vacant(e) => {
+                self.order.push(id);
+                if left == 0 {
+                    self.seeders += 1;
+                }
+                e.insert(Peer {
+                    slot: self.order.len() - 1,
+                    addr,
+                    left,
+                    last_seen: now,
+                    completed: false,
+                })
+            }
+        };
+        peer.addr = addr;
+        peer.left = left;
+        peer.last_seen = now;
+        peer
+    }
+
+    /// Removes a peer; keeps `order` and `seeders` true.
+    fn remove_peer(&mut self, id: &Id) -> Option<Peer> {
+        let peer = self.peers.remove(id)?;
+        if peer.left == 0 {
+            self.seeders -= 1;
+        }
+        self.order.swap_remove(peer.slot);
+        if let Some(moved) = self.order.get(peer.slot).copied() {
+            if let Some(p) = self.peers.get_mut(&moved) {
+                p.slot = peer.slot;
+            }
+        }
+        Some(peer)
+    }
+
+    /// Drops peers not heard from within `ttl` (a scan, so at most once a
+    /// second per swarm), rebuilding the slots and the seeder count.
     fn expire(&mut self, now: Instant, ttl: Duration) {
+        if self
+            .last_expire
+            .is_some_and(|last| now.saturating_duration_since(last) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_expire = Some(now);
         self.peers
             .retain(|_, peer| now.saturating_duration_since(peer.last_seen) <= ttl);
+        self.order.clear();
+        self.seeders = 0;
+        for (id, peer) in self.peers.iter_mut() {
+            peer.slot = self.order.len();
+            self.order.push(*id);
+            if peer.left == 0 {
+                self.seeders += 1;
+            }
+        }
     }
 
     /// Makes room for a new peer by dropping the one heard from least recently.
@@ -492,14 +558,13 @@ impl Torrent {
             .min_by_key(|(_, peer)| peer.last_seen)
             .map(|(id, _)| *id);
         if let Some(id) = stalest {
-            self.peers.remove(&id);
+            self.remove_peer(&id);
         }
     }
 
     /// (seeders, leechers)
     fn counts(&self) -> (usize, usize) {
-        let seeders = self.peers.values().filter(|peer| peer.left == 0).count();
-        (seeders, self.peers.len() - seeders)
+        (self.seeders, self.peers.len() - self.seeders)
     }
 
     /// The scrape entry of this swarm.
@@ -536,28 +601,60 @@ fn choose(
     }
     let first = chosen.len();
     let room = req.numwant - first;
-    let candidates = torrent.peers.iter().filter(|(id, peer)| {
-        **id != req.peer_id
+    let eligible = |id: &Id, peer: &Peer| {
+        *id != req.peer_id
             && peer.addr != req.addr
             && Some(peer.addr) != seed
             && !(seeding && peer.left == 0)
-    });
-    for (seen, (id, peer)) in candidates.enumerate() {
-        let c = Chosen {
-            id: Some(*id),
-            addr: peer.addr,
-        };
-        if seen < room {
-            chosen.push(c);
-        } else {
-            // Keep the new candidate with probability room / (seen + 1).
-            let j = (rng.next() % (seen as u64 + 1)) as usize;
-            if j < room {
-                chosen[first + j] = c;
+    };
+    let n = torrent.order.len();
+    if room == 0 || n == 0 {
+        return chosen;
+    }
+    // Random slots from a random start, each visited once: a uniform
+    // sample when the swarm is large, all of it when it is small, and never
+    // more than a few times `room` peers looked at.
+    let step = coprime_step(n, rng.next());
+    let mut slot = (rng.next() % n as u64) as usize;
+    let budget = n.min(room.saturating_mul(4).max(64));
+    for _ in 0..budget {
+        let id = torrent.order[slot];
+        if let Some(peer) = torrent.peers.get(&id) {
+            if eligible(&id, peer) {
+                chosen.push(Chosen {
+                    id: Some(id),
+                    addr: peer.addr,
+                });
+                if chosen.len() - first == room {
+                    break;
+                }
             }
         }
+        slot = (slot + step) % n;
     }
     chosen
+}
+
+/// A step in 1..n that is coprime with `n`, so stepping visits every slot.
+fn coprime_step(n: usize, r: u64) -> usize {
+    if n <= 1 {
+        return 1;
+    }
+    let mut step = 1 + (r % (n as u64 - 1)) as usize;
+    while gcd(step, n) != 1 {
+        step += 1;
+        if step >= n {
+            step = 1;
+        }
+    }
+    step
+}
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// xorshift64*: cheap, and good enough to spread peers around a swarm.
@@ -1716,5 +1813,47 @@ mod tests {
             text.contains("8:completei1e") && text.contains("10:incompletei2e"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_thousand_peers_in_ten_swarms_then_expiry() {
+        let t = Tracker::new(Settings::default());
+        let start = Instant::now();
+        for torrent in 0..10u32 {
+            for peer in 0..100u32 {
+                let q = format!(
+                    "info_hash={}&peer_id={:020}&port={}&left={}&numwant=30",
+                    format!("%{torrent:02x}").repeat(20),
+                    torrent * 1000 + peer,
+                    1000 + peer,
+                    peer % 4
+                );
+                let ip: IpAddr = format!("127.1.{torrent}.{peer}").parse().unwrap();
+                let body = t.announce(&q, ip, start).unwrap();
+                let v = crate::bencode::decode(&body).unwrap();
+                let peers = v.get("peers").and_then(|p| p.as_bytes()).unwrap();
+                // Never more than asked, never the requester, never another swarm's.
+                assert!(peers.len() / 6 <= 30);
+                // A seeder is given leechers only.
+                let eligible = if peer % 4 == 0 {
+                    peer - peer.div_ceil(4)
+                } else {
+                    peer
+                };
+                assert_eq!(peers.len() / 6, (eligible as usize).min(30));
+                for chunk in peers.chunks(6) {
+                    assert_eq!(chunk[..3], [127, 1, torrent as u8]);
+                    assert_ne!(chunk[3], peer as u8);
+                }
+            }
+        }
+        let scrape = String::from_utf8_lossy(&t.scrape("", start).unwrap()).to_string();
+        assert_eq!(scrape.matches("8:completei25e").count(), 10, "{scrape}");
+        assert_eq!(scrape.matches("10:incompletei75e").count(), 10, "{scrape}");
+        // Past the TTL every peer is gone.
+        let later = start + Settings::default().peer_ttl + Duration::from_secs(2);
+        t.sweep(later);
+        let scrape = String::from_utf8_lossy(&t.scrape("", later).unwrap()).to_string();
+        assert_eq!(scrape, "d5:filesdee");
     }
 }

@@ -33,6 +33,8 @@ pub struct Settings {
     /// torrent; no torrent is made when `announce` is `None`.
     pub announce: Option<String>,
     pub files_url: Option<String>,
+    /// `[FILES] COMPRESSOR`: a name from `COMPRESSORS`, or `auto`.
+    pub compressor: String,
 }
 
 /// The files a pack produced (names inside `IMAGE_FILES`).
@@ -50,13 +52,48 @@ pub struct Packed {
 /// scratch space (the directories themselves are kept, empty).
 const EXCLUDED: &[&str] = &["proc", "sys", "dev", "run", "tmp"];
 
-/// Compressors tried in order: parallel ones first. (program, extension).
-const COMPRESSORS: &[(&str, &str)] = &[
-    ("pigz", "tar.gz"),
-    ("zstdmt", "tar.zst"),
-    ("lbzip2", "tar.bz2"),
-    ("gzip", "tar.gz"),
+/// A compressor: its name (`[FILES] COMPRESSOR`), program, arguments (it
+/// reads standard input and writes standard output) and the tarball's
+/// extension.
+pub struct Compressor {
+    pub name: &'static str,
+    program: &'static str,
+    args: &'static [&'static str],
+    ext: &'static str,
+}
+
+/// In the order `auto` tries them: zstd first (all cores, and it passes
+/// incompressible data through at hundreds of MB/s where deflate crawls),
+/// then pigz, lbzip2, and single-threaded gzip as the last resort.
+pub const COMPRESSORS: &[Compressor] = &[
+    Compressor {
+        name: "zstd",
+        program: "zstd",
+        args: &["-T0", "-3", "-q", "-c"],
+        ext: "tar.zst",
+    },
+    Compressor {
+        name: "pigz",
+        program: "pigz",
+        args: &["-c"],
+        ext: "tar.gz",
+    },
+    Compressor {
+        name: "lbzip2",
+        program: "lbzip2",
+        args: &["-c"],
+        ext: "tar.bz2",
+    },
+    Compressor {
+        name: "gzip",
+        program: "gzip",
+        args: &["-c"],
+        ext: "tar.gz",
+    },
 ];
+
+/// Read from the compressor in turns of this much.
+const STREAM_BUFFER: usize = 4 << 20;
 
 /// Packs `img`: kernel, initramfs, tarball (and torrent). `say` receives
 /// progress messages for the requester. A failed pack leaves no file behind.
@@ -98,7 +135,7 @@ fn pack_into(
     let stem = format!("{}-{epoch}", img.name);
 
     // Space first: a full disk is found before anything is written.
-    let (program, ext) = compressor();
+    let compressor = compressor(&settings.compressor)?;
     let size = tree_size(dir);
     let free = free_bytes(&settings.files)?;
     // Compressed system trees are well under half their size; upstream
@@ -131,18 +168,18 @@ fn pack_into(
     }
     installed?;
 
-    let imagefile = format!("{stem}.{ext}");
+    let imagefile = format!("{stem}.{}", compressor.ext);
     say(&format!(
-        "packing {} ({} MB) with {program}",
+        "packing {} ({} MB) with {}",
         dir.display(),
-        size >> 20
+        size >> 20,
+        compressor.name
     ));
     let partial = settings.files.join(format!(".{imagefile}.partial"));
-    let result = tar(settings, dir, program, &partial);
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&partial);
-        return Err(e);
-    }
+    written.push(partial.clone());
+    // Pieces sized for the tarball we expect (about half the tree).
+    let piece_length = crate::torrent::piece_length_for(size / 2);
+    let pieces = stream_tar(settings, dir, compressor, &partial, piece_length)?;
     let target = settings.files.join(&imagefile);
     written.push(target.clone());
     std::fs::rename(&partial, &target).map_err(|e| format!("{}: {e}", target.display()))?;
@@ -155,7 +192,8 @@ fn pack_into(
             .files_url
             .as_ref()
             .map(|base| format!("{base}/files/{imagefile}"));
-        let made = crate::torrent::make(&target, &imagefile, announce, seed.as_deref())
+        let made = pieces
+            .finish(&imagefile, announce, seed.as_deref())
             .map_err(|e| format!("making the torrent of {imagefile}: {e}"))?;
         let torrent = settings.files.join(format!("{imagefile}.torrent"));
         written.push(torrent.clone());
@@ -325,49 +363,149 @@ fn initramfs(
     ))
 }
 
-/// The compressor to use: the first of `COMPRESSORS` installed.
-fn compressor() -> (&'static str, &'static str) {
+/// The compressor to use: the one named, or with `auto` the first of
+/// `COMPRESSORS` installed.
+fn compressor(name: &str) -> Result<&'static Compressor, String> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for (program, ext) in COMPRESSORS {
-        if std::env::split_paths(&path).any(|d| d.join(program).is_file()) {
-            return (program, ext);
-        }
+    let installed =
+        |c: &Compressor| std::env::split_paths(&path).any(|d| d.join(c.program).is_file());
+    if name == "auto" {
+        return COMPRESSORS
+            .iter()
+            .find(|c| installed(c))
+            .ok_or_else(|| "no compressor is installed (zstd, pigz, lbzip2 or gzip)".to_string());
     }
-    ("gzip", "tar.gz")
+    let c = COMPRESSORS
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| format!("unknown compressor '{name}'"))?;
+    if installed(c) {
+        Ok(c)
+    } else {
+        Err(format!("the compressor {} is not installed", c.program))
+    }
 }
 
-/// Writes the tarball of `dir` to `out`.
-fn tar(settings: &Settings, dir: &Path, compressor: &str, out: &Path) -> Result<(), String> {
-    let dir_s = dir.display().to_string();
-    let out_s = out.display().to_string();
-    let program = format!("--use-compress-program={compressor}");
-    let excludes: Vec<String> = EXCLUDED
-        .iter()
-        .map(|d| format!("--exclude=./{d}/*"))
-        .collect();
-    let mut args: Vec<&str> = vec![
-        "-C",
-        &dir_s,
-        "--one-file-system",
-        "--xattrs",
-        "--acls",
-        "--numeric-owner",
-        "--ignore-failed-read",
-        &program,
+/// `tar -cf - . | <compressor>` into `out`, the pieces of the output hashed
+/// on the way: two processes joined by a pipe, no shell, and no second pass
+/// over the tarball for the torrent. Both are killed at the time limit.
+fn stream_tar(
+    settings: &Settings,
+    dir: &Path,
+    compressor: &Compressor,
+    out: &Path,
+    piece_length: u64,
+) -> Result<crate::torrent::Pieces, String> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut args: Vec<String> = vec![
+        "-C".into(),
+        dir.display().to_string(),
+        "--one-file-system".into(),
+        "--xattrs".into(),
+        "--acls".into(),
+        "--numeric-owner".into(),
+        "--ignore-failed-read".into(),
     ];
-    args.extend(excludes.iter().map(String::as_str));
-    args.extend(["-cf", &out_s, "."]);
-    let ran = Cmd::new("tar").args(args).limit(settings.limit).run()?;
-    // 1: some files changed while being read, which a live tree may do.
-    if ran.code == 0 || ran.code == 1 {
-        Ok(())
-    } else {
-        Err(format!(
-            "tar exited {}: {}",
-            ran.code,
-            ran.stderr.lines().last().unwrap_or("").trim()
-        ))
+    args.extend(EXCLUDED.iter().map(|d| format!("--exclude=./{d}/*")));
+    args.extend(["-cf".into(), "-".into(), ".".into()]);
+    let mut tar = Command::new("tar")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    let tar_out = tar.stdout.take().ok_or("tar has no output")?;
+    let mut zip = match Command::new(compressor.program)
+        .args(compressor.args)
+        .stdin(Stdio::from(tar_out))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(z) => z,
+        Err(e) => {
+            let _ = tar.kill();
+            let _ = tar.wait();
+            return Err(format!("cannot run {}: {e}", compressor.program));
+        }
+    };
+    // The time limit: a watchdog kills both unless told they ended.
+    let pids = [tar.id(), zip.id()];
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let limit = settings.limit;
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(limit).is_err() {
+            for pid in pids {
+                // SAFETY: signalling children we started and have not reaped
+                // (they are reaped below, after this thread ends).
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+            }
+            return true;
+        }
+        false
+    });
+    let mut tar_err = tar.stderr.take();
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(e) = tar_err.as_mut() {
+            let _ = e.read_to_string(&mut text);
+        }
+        text
+    });
+    let copied = (|| -> Result<crate::torrent::Pieces, String> {
+        let mut input = zip.stdout.take().ok_or("the compressor has no output")?;
+        let mut file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let mut pieces = crate::torrent::Pieces::new(piece_length);
+        let mut buf = vec![0u8; STREAM_BUFFER];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("reading the compressor: {e}")),
+            };
+            file.write_all(&buf[..n])
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            pieces.update(&buf[..n]);
+        }
+        file.sync_all()
+            .map_err(|e| format!("{}: {e}", out.display()))?;
+        set_mode(out, 0o644)?;
+        Ok(pieces)
+    })();
+    if copied.is_err() {
+        let _ = tar.kill();
+        let _ = zip.kill();
     }
+    let tar_status = tar.wait().map_err(|e| format!("tar: {e}"))?;
+    let zip_status = zip
+        .wait()
+        .map_err(|e| format!("{}: {e}", compressor.program))?;
+    let _ = done_tx.send(());
+    let timed_out = watchdog.join().unwrap_or(false);
+    let tar_said = err_reader.join().unwrap_or_default();
+    if timed_out {
+        return Err(format!(
+            "packing did not finish within {}s ([FILES] MAXPACKAGINGTIME)",
+            limit.as_secs()
+        ));
+    }
+    let pieces = copied?;
+    // tar 1: some files changed while being read, which a live tree may do.
+    if !matches!(tar_status.code(), Some(0) | Some(1)) {
+        return Err(format!(
+            "tar failed ({tar_status}): {}",
+            tar_said.lines().last().unwrap_or("").trim()
+        ));
+    }
+    if !zip_status.success() {
+        return Err(format!("{} failed ({zip_status})", compressor.program));
+    }
+    Ok(pieces)
 }
 
 /// Total size of the regular files under `dir` on its filesystem, without

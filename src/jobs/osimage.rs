@@ -72,6 +72,7 @@ fn settings(run: &mut Run) -> Result<images::Settings, String> {
         limit: cfg.max_packaging_time,
         announce: Some(format!("{}/announce", urls.api)),
         files_url: cfg.webseed.then_some(urls.files),
+        compressor: cfg.compressor.clone(),
     })
 }
 
