@@ -8,6 +8,9 @@ CREATE TABLE queue (
     subsystem TEXT NOT NULL,
     task TEXT NOT NULL,
     param TEXT NOT NULL DEFAULT '',
+    -- What the job works on (an image, a hostlist): jobs on the same target
+    -- run one at a time, in order.
+    target TEXT NOT NULL DEFAULT '',
     level TEXT NOT NULL DEFAULT 'maintask',
     status TEXT NOT NULL DEFAULT 'queued',
     started TEXT,

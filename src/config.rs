@@ -42,6 +42,10 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("FILES", "SEEDER_PORT", "51413"),
     ("FILES", "SEEDER_UPLOAD_LIMIT", "0"),
     ("FILES", "WEBSEED", "no"),
+    // luna2d's own: whether the tracker believes a node's `ip` parameter (and
+    // lets a peer id move between addresses); off, it uses the address the
+    // node connects from.
+    ("FILES", "TRACKER_TRUST_IP", "no"),
     ("FILES", "RSYNC_TRANSPORT", "ssh"),
     ("FILES", "RSYNC_MODULE", "root"),
     ("FILES", "RSYNC_PORT", "873"),
@@ -200,6 +204,7 @@ pub struct Config {
     /// Bytes per second the seeder may upload in all (0: no limit).
     pub seeder_upload_limit: u64,
     pub webseed: bool,
+    pub tracker_trust_ip: bool,
     /// `[BOOTSTRAP]`: the first cluster network and controller address.
     pub bootstrap_network: ipnet::Ipv4Net,
     pub bootstrap_controller: std::net::Ipv4Addr,
@@ -538,6 +543,11 @@ impl Config {
             seeder_port: parse_int("FILES", "SEEDER_PORT", &get("FILES", "SEEDER_PORT"), 1, 65535)?
                 as u16,
             webseed: parse_bool("FILES", "WEBSEED", &get("FILES", "WEBSEED"))?,
+            tracker_trust_ip: parse_bool(
+                "FILES",
+                "TRACKER_TRUST_IP",
+                &get("FILES", "TRACKER_TRUST_IP"),
+            )?,
             seeder_upload_limit: parse_int(
                 "FILES",
                 "SEEDER_UPLOAD_LIMIT",

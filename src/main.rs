@@ -77,6 +77,10 @@ fn run() -> Result<(), String> {
     let socket =
         http::bind(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let bound = socket.local_addr().map_err(|e| e.to_string())?;
+    let tracker = tracker::Tracker::new(tracker::Settings {
+        trust_ip: cfg.tracker_trust_ip,
+        ..Default::default()
+    });
     let app = Arc::new(api::App {
         config: cfg,
         auth,
@@ -91,8 +95,9 @@ fn run() -> Result<(), String> {
         sealer,
         ldap,
         jobs: Default::default(),
-        tracker: tracker::Tracker::new(Default::default()),
+        tracker,
     });
+    images::remove_partials(&app.config.image_files);
     // The tracker serves the torrents of the images packed here, no others.
     app.tracker.only_allowed();
     for hash in images::torrents_in(&app.config.image_files) {

@@ -63,9 +63,13 @@ impl<'a> Cmd<'a> {
     }
 
     /// Runs the command to its end or its time limit, capturing its output.
+    /// The command leads a process group of its own, so the time limit kills
+    /// what it started too (dracut's helpers, rsync's ssh).
     pub fn run(self) -> Result<Output, String> {
+        use std::os::unix::process::CommandExt;
         let program = self.program;
         let mut child = Command::new(program)
+            .process_group(0)
             .args(&self.args)
             .envs(self.env.iter().copied())
             .stdin(if self.input.is_some() {
@@ -81,9 +85,11 @@ impl<'a> Cmd<'a> {
             use std::io::Write;
             // Small (a config, an LDIF, a password): written whole before the
             // output is read, then closed so the command sees its end.
-            stdin
-                .write_all(text.as_bytes())
-                .map_err(|e| format!("{program}: {e}"))?;
+            if let Err(e) = stdin.write_all(text.as_bytes()) {
+                kill_group(child.id());
+                let _ = child.wait();
+                return Err(format!("{program}: {e}"));
+            }
         }
         let pid = child.id();
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -98,17 +104,22 @@ impl<'a> Cmd<'a> {
             }),
             Ok(Err(e)) => Err(format!("{program}: {e}")),
             Err(_) => {
-                // SAFETY: signalling the child we started and have not reaped
-                // (the waiting thread reaps it after the kill).
-                unsafe {
-                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
-                }
+                kill_group(pid);
                 Err(format!(
                     "{program} did not finish within {}s",
                     self.limit.as_secs_f32()
                 ))
             }
         }
+    }
+}
+
+/// Kills the process group led by `pid` (a child started by `Cmd`, not yet
+/// reaped: its waiter reaps it after the kill).
+pub fn kill_group(pid: u32) {
+    // SAFETY: a signal to a process group we created; at worst it is gone.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
     }
 }
 

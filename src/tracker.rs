@@ -48,6 +48,11 @@ pub struct Settings {
     pub numwant_default: usize,
     /// Most peers returned, whatever `numwant` asks for.
     pub numwant_max: usize,
+    /// Whether a client may name its address (`ip`) instead of the one it
+    /// connects from, and a peer id may move between addresses. Off, a
+    /// client cannot point others at a third host or take over another
+    /// node's peer id.
+    pub trust_ip: bool,
 }
 
 impl Default for Settings {
@@ -63,6 +68,7 @@ impl Default for Settings {
             max_peers_per_torrent: 4096,
             numwant_default: 50,
             numwant_max: 200,
+            trust_ip: true,
         }
     }
 }
@@ -293,14 +299,15 @@ impl Tracker {
             .map_err(|reason| failure(400, &reason))?;
         let ttl = self.settings.peer_ttl;
         let mut guard = self.lock();
-        guard.dirty = true;
 
         if req.event == Event::Stopped {
             // A peer leaving never creates a swarm.
             let state = &mut *guard;
             let (complete, incomplete) = match state.torrents.get_mut(&req.info_hash) {
                 Some(torrent) => {
-                    torrent.remove_peer(&req.peer_id);
+                    if torrent.remove_peer(&req.peer_id).is_some() {
+                        state.dirty = true;
+                    }
                     torrent.expire(now, ttl);
                     torrent.last_active = now;
                     torrent.counts()
@@ -336,6 +343,7 @@ impl Tracker {
         }
 
         let state = &mut *guard;
+        state.dirty = true;
         let torrent = state
             .torrents
             .entry(req.info_hash)
@@ -346,6 +354,14 @@ impl Tracker {
             && torrent.peers.len() >= self.settings.max_peers_per_torrent
         {
             torrent.evict_stalest();
+        }
+        if !self.settings.trust_ip
+            && torrent
+                .peers
+                .get(&req.peer_id)
+                .is_some_and(|p| p.addr.ip() != req.addr.ip())
+        {
+            return Err(failure(400, "peer id in use from another address"));
         }
         let peer = torrent.upsert(req.peer_id, req.addr, req.left, now);
         if req.event == Event::Completed && !peer.completed {
@@ -731,10 +747,12 @@ fn parse_announce(query: &str, remote: IpAddr, settings: &Settings) -> Result<An
     }
     .min(settings.numwant_max);
     let no_peer_id = matches!(q.get("no_peer_id"), Some(v) if v != b"0");
-    // `ip` is honoured only when it is an address others can connect to;
-    // a host name or garbage falls back to the TCP peer.
+    // `ip` is honoured only where the settings trust it, and only when it is
+    // an address others can connect to; a host name or garbage falls back to
+    // the TCP peer.
     let ip = q
         .get("ip")
+        .filter(|_| settings.trust_ip)
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|s| s.parse::<IpAddr>().ok())
         .map(|ip| ip.to_canonical())
@@ -895,6 +913,7 @@ mod tests {
             max_peers_per_torrent: 5,
             numwant_default: 50,
             numwant_max: 200,
+            trust_ip: true,
         }
     }
 
@@ -1855,5 +1874,37 @@ mod tests {
         t.sweep(later);
         let scrape = String::from_utf8_lossy(&t.scrape("", later).unwrap()).to_string();
         assert_eq!(scrape, "d5:filesdee");
+    }
+
+    #[test]
+    fn untrusted_ip_and_peer_ids_stay_with_their_address() {
+        let t = Tracker::new(Settings {
+            trust_ip: false,
+            ..Settings::default()
+        });
+        let now = Instant::now();
+        let hash = "%07".repeat(20);
+        let node: IpAddr = "127.0.3.1".parse().unwrap();
+        let other: IpAddr = "127.0.3.2".parse().unwrap();
+        let q = |id: &str, extra: &str| {
+            format!("info_hash={hash}&peer_id={id}&port=6881&left=5&compact=0{extra}")
+        };
+        // `ip` is ignored: the peer is where it connects from.
+        t.announce(&q("AAAAAAAAAAAAAAAAAAAA", "&ip=10.9.9.9"), node, now)
+            .unwrap();
+        let body = t
+            .announce(&q("BBBBBBBBBBBBBBBBBBBB", ""), other, now)
+            .unwrap();
+        let text = String::from_utf8_lossy(&body).to_string();
+        assert!(
+            text.contains("127.0.3.1") && !text.contains("10.9.9.9"),
+            "{text}"
+        );
+        // Another address cannot take over a live peer id.
+        let (status, body) = t
+            .announce(&q("AAAAAAAAAAAAAAAAAAAA", ""), other, now)
+            .unwrap_err();
+        assert_eq!(status, 400);
+        assert!(String::from_utf8_lossy(&body).contains("another address"));
     }
 }

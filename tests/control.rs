@@ -359,19 +359,26 @@ fn a_job_running_at_kill_is_failed_and_a_queued_one_runs_after_restart() {
     };
     let slow = post(&mut d, "status", "dead");
     let queued = post(&mut d, "on", "live");
-    // The same task again collapses into the queued one.
+    // The same task again collapses into the queued one...
     assert_eq!(post(&mut d, "on", "live"), queued);
+    // ...but not across another task on the same nodes: off then on stay
+    // two more jobs, run in order.
+    let off = post(&mut d, "off", "live");
+    let on_again = post(&mut d, "on", "live");
+    assert!(off != queued && on_again != queued && on_again != off);
     let listed = wait_until(Duration::from_secs(5), || {
         let q = d.get("/monitor/queue").json();
         let rows = q["monitor"]["queue"]
             .as_array()
             .cloned()
             .unwrap_or_default();
-        rows.len() == 2
+        rows.len() == 4
             && rows[0]["request_id"] == slow.as_str()
             && rows[0]["status"] == "running"
             && rows[1]["status"] == "queued"
             && rows[1]["task"] == "power on live"
+            && rows[2]["task"] == "power off live"
+            && rows[3]["task"] == "power on live"
     });
     assert!(listed, "{}", d.get("/monitor/queue").text());
     d.kill();
@@ -383,7 +390,21 @@ fn a_job_running_at_kill_is_failed_and_a_queued_one_runs_after_restart() {
     let mut d = Daemon::start_in(&d.dir.clone(), opts());
     let v = poll_control(&mut d, &queued);
     assert_eq!(keys(&v["power"]["on"]), ["live"], "{v}");
-    assert!(sim.power_is_on());
+    let v = poll_control(&mut d, &off);
+    assert_eq!(keys(&v["power"]["off"]), ["live"], "{v}");
+    let v = poll_control(&mut d, &on_again);
+    assert_eq!(keys(&v["power"]["on"]), ["live"], "{v}");
+    assert!(sim.power_is_on(), "on, off, on: on");
+    let sets: Vec<String> = sim
+        .chassis_log()
+        .into_iter()
+        .filter(|l| l.starts_with("set power"))
+        .collect();
+    assert_eq!(
+        sets,
+        ["set power 1", "set power 0", "set power 1"],
+        "in order"
+    );
     let r = d.get(&format!("/config/status/{slow}"));
     assert_eq!(r.status, 200, "{}", r.text());
     let text = r.text();

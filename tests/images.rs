@@ -146,6 +146,13 @@ fn pack_builds_what_nodes_boot_and_tags_pin_old_files() {
     let m = d.get("/monitor/osimage/compute").json();
     assert_eq!(m["monitor"]["status"]["compute"]["status"], "built", "{m}");
     assert_eq!(d.get("/monitor/osimage/nope").status, 404);
+    let sync = d.get("/monitor/sync").json();
+    assert_eq!(
+        sync["monitor"]["status"]["sync"]["compute"]["status"], "synced",
+        "{sync}"
+    );
+    assert_eq!(d.get("/monitor/sync/compute").status, 200);
+    assert_eq!(d.get("/monitor/sync/nope").status, 404);
 
     // A node boots the new kernel at once (the boot script cache is stale).
     let r = d.post(

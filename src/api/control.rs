@@ -35,7 +35,8 @@ fn action(command: &str, action: &str) -> Result<Action, ApiError> {
 
 /// Queues a control job and answers how to await it.
 fn queue_job(ctx: &Ctx, params: &Params, limit: Duration, then: Then) -> Result<Reply, ApiError> {
-    let request_id = super::jobs::enqueue(ctx, "control", &params.task(), params)?;
+    // Jobs on the same hostlist run in order, one at a time.
+    let request_id = super::jobs::enqueue(ctx, "control", &params.task(), &params.label, params)?;
     Ok(Reply::Await(Await {
         request_id,
         limit,
@@ -45,9 +46,11 @@ fn queue_job(ctx: &Ctx, params: &Params, limit: Duration, then: Then) -> Result<
 
 type Then = fn(&mut Ctx, &str, bool) -> Result<Reply, ApiError>;
 
-/// How long one node's action may take, with room for the queue.
+/// How long one node's action may take, with room for the queue: a Redfish
+/// action is up to four requests (find the system, act, and for a cycle
+/// off and on), each within the BMC timeout.
 fn single_limit(ctx: &Ctx) -> Duration {
-    ctx.app.config.bmc_timeout + Duration::from_secs(5)
+    ctx.app.config.bmc_timeout * 4 + Duration::from_secs(5)
 }
 
 /// `GET /control/action/{command}/{node}/_{action}`
@@ -95,7 +98,7 @@ fn single_reply(ctx: &mut Ctx, request_id: &str, ended: bool) -> Result<Reply, A
     }
     let (command, action) = task_of(ctx, request_id)?;
     let act = Action::parse(&command, &action);
-    let messages = cmdb::status::take_unread(ctx.tx, request_id)?;
+    let messages = cmdb::status::take_all(ctx.tx, request_id)?;
     let Some(m) = messages.iter().find(|m| m.node.is_some()) else {
         let why = messages
             .last()
@@ -209,7 +212,7 @@ fn bulk_reply(ctx: &mut Ctx, request_id: &str, ended: bool) -> Result<Reply, Api
         return queued_reply(request_id);
     }
     let (command, _) = task_of(ctx, request_id)?;
-    let messages = cmdb::status::take_unread(ctx.tx, request_id)?;
+    let messages = cmdb::status::take_all(ctx.tx, request_id)?;
     let mut buckets: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for m in messages {
         if let (Some(node), Some(bucket)) = (m.node, m.outcome) {
@@ -285,7 +288,7 @@ fn redfish_reply(ctx: &mut Ctx, request_id: &str, ended: bool) -> Result<Reply, 
     if !ended {
         return queued_reply(request_id);
     }
-    let messages = cmdb::status::take_unread(ctx.tx, request_id)?;
+    let messages = cmdb::status::take_all(ctx.tx, request_id)?;
     match messages.iter().find(|m| m.node.is_some()) {
         Some(m) if m.outcome.as_deref() == Some("ok") => Ok(Reply::Empty),
         Some(m) => Ok(failed(

@@ -18,12 +18,14 @@ pub fn initiator(ctx: &Ctx) -> String {
     }
 }
 
-/// Queues `subsystem`/`task` with `params`; answers its request id (an
-/// earlier one's when the same task is still queued).
+/// Queues `subsystem`/`task` with `params` on `target` (jobs on one target
+/// run one at a time, in order); answers its request id (an earlier one's
+/// when the same task is the newest waiting on that target).
 pub fn enqueue(
     ctx: &Ctx,
     subsystem: &str,
     task: &str,
+    target: &str,
     params: &impl Serialize,
 ) -> Result<String, ApiError> {
     let request_id = super::service::request_id()?;
@@ -36,18 +38,20 @@ pub fn enqueue(
         subsystem,
         task,
         &param,
+        target,
     )?;
     Ok(added.request_id().to_string())
 }
 
-/// Queues a job and answers at once `{"message": "... queued", "request_id"}`.
+/// Queues a job and answers at once `{"message": "queued", "request_id"}`.
 pub fn queued(
     ctx: &Ctx,
     subsystem: &str,
     task: &str,
+    target: &str,
     params: &impl Serialize,
 ) -> Result<Reply, ApiError> {
-    let request_id = enqueue(ctx, subsystem, task, params)?;
+    let request_id = enqueue(ctx, subsystem, task, target, params)?;
     Ok(Reply::Await(Await {
         request_id,
         limit: Duration::ZERO,
@@ -55,8 +59,9 @@ pub fn queued(
     }))
 }
 
-/// The reply of a job not waited for.
+/// The reply of a job not waited for: the spec's asynchronous shape, with
+/// what was queued.
 pub fn queued_reply(ctx: &mut Ctx, request_id: &str, _ended: bool) -> Result<Reply, ApiError> {
     let what = queue::describe(ctx.tx, request_id)?.unwrap_or_else(|| "job".into());
-    Reply::ok(json!({ "message": format!("{what} queued"), "request_id": request_id }))
+    Reply::ok(json!({ "message": "queued", "request_id": request_id, "task": what }))
 }

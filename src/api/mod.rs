@@ -404,7 +404,9 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         // transaction open), then answer from what it recorded.
         Ok(Reply::Await(wait)) => {
             app.jobs.wake();
-            let ended = app.jobs.wait(&wait.request_id, wait.limit);
+            // Half the admin workers at most wait for jobs; the rest serve.
+            let waiters_max = (app.config.workers / 2).max(1);
+            let ended = app.jobs.wait(&wait.request_id, wait.limit, waiters_max);
             transact(worker, &app, req, true, token, params, None, |ctx| {
                 (wait.then)(ctx, &wait.request_id, ended)
             })

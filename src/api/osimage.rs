@@ -26,7 +26,7 @@ fn queue_pack(ctx: &Ctx, name: &str) -> Result<Reply, ApiError> {
         label: name.to_string(),
         ..Default::default()
     };
-    super::jobs::queued(ctx, "osimage", "pack", &params)
+    super::jobs::queued(ctx, "osimage", "pack", name, &params)
 }
 
 /// `POST /config/osimage/{name}/kernel`: changes the kernel settings
@@ -75,7 +75,7 @@ pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         label: format!("{name} to {copy}"),
         ..Default::default()
     };
-    super::jobs::queued(ctx, "osimage", "clone", &params)
+    super::jobs::queued(ctx, "osimage", "clone", &copy, &params)
 }
 
 /// `POST /config/node/{name}/_osgrab`: rsync the node's tree into its image
@@ -93,11 +93,14 @@ pub fn grab(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         label: format!("{node} to {image}"),
         osimage: image,
         nodes: vec![node],
-        dry_run: !opts.nodry,
+        // Grab is a dry run unless told otherwise (`nodry: true` as upstream,
+        // or the spec's `dryrun: false`).
+        dry_run: opts.dry_run.unwrap_or(!opts.nodry),
         bare: opts.bare,
         ..Default::default()
     };
-    super::jobs::queued(ctx, "osimage", "grab", &params)
+    let target = params.osimage.clone();
+    super::jobs::queued(ctx, "osimage", "grab", &target, &params)
 }
 
 /// `POST /config/node/{name}/_ospush`: rsync the node's image to it.
@@ -105,11 +108,12 @@ pub fn push_node(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let node = ctx.param(0).to_string();
     crate::cmdb::resource::require_id(ctx.tx, &crate::cmdb::node::NODE, &node)?;
     let opts = image_job_options(ctx, "node", &node)?;
+    let dry = opts.push_dry_run();
     let image = match opts.osimage {
         Some(i) => i,
         None => node_image(ctx, &node)?,
     };
-    push(ctx, image, vec![node.clone()], node, opts.dry_run)
+    push(ctx, image, vec![node.clone()], node, dry)
 }
 
 /// `POST /config/group/{name}/_ospush`: rsync the group's image to its nodes.
@@ -117,6 +121,7 @@ pub fn push_group(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let group = ctx.param(0).to_string();
     let nodes = osimage::group_nodes(ctx, &group)?;
     let opts = image_job_options(ctx, "group", &group)?;
+    let dry = opts.push_dry_run();
     let image = match opts.osimage {
         Some(i) => i,
         None => ctx
@@ -126,12 +131,18 @@ pub fn push_group(ctx: &mut Ctx) -> Result<Reply, ApiError> {
                 [&group],
                 |r| r.get::<_, String>(0),
             )
-            .map_err(|_| ApiError::bad(format!("group {group} has no osimage")))?,
+            .map_err(|_| {
+                ApiError::not_found(format!(
+                    "group {group} has no osimage: the job could not be started"
+                ))
+            })?,
     };
     if nodes.is_empty() {
-        return Err(ApiError::bad(format!("group {group} has no nodes")));
+        return Err(ApiError::not_found(format!(
+            "group {group} has no nodes: the job could not be started"
+        )));
     }
-    push(ctx, image, nodes, format!("group {group}"), opts.dry_run)
+    push(ctx, image, nodes, format!("group {group}"), dry)
 }
 
 fn push(
@@ -149,15 +160,25 @@ fn push(
         dry_run,
         ..Default::default()
     };
-    super::jobs::queued(ctx, "osimage", "push", &params)
+    let target = params.osimage.clone();
+    super::jobs::queued(ctx, "osimage", "push", &target, &params)
 }
 
 /// The options of a grab or push body (`config.<kind>.<name>`), all optional.
 struct ImageJobOptions {
     osimage: Option<String>,
     nodry: bool,
-    dry_run: bool,
+    /// `dryrun`, when given.
+    dry_run: Option<bool>,
     bare: bool,
+}
+
+impl ImageJobOptions {
+    /// Push changes the nodes unless asked for a dry run (`dryrun: true`,
+    /// or `nodry: false` given explicitly).
+    fn push_dry_run(&self) -> bool {
+        self.dry_run.unwrap_or(false)
+    }
 }
 
 fn image_job_options(ctx: &Ctx, kind: &str, name: &str) -> Result<ImageJobOptions, ApiError> {
@@ -194,7 +215,10 @@ fn image_job_options(ctx: &Ctx, kind: &str, name: &str) -> Result<ImageJobOption
     Ok(ImageJobOptions {
         osimage,
         nodry: flag("nodry")?,
-        dry_run: flag("dryrun")?,
+        dry_run: match obj.get("dryrun") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(flag("dryrun")?),
+        },
         bare: flag("bare")?,
     })
 }
@@ -206,17 +230,23 @@ fn node_image(ctx: &Ctx, node: &str) -> Result<String, ApiError> {
         .into_iter()
         .next()
         .and_then(|p| p.osimage)
-        .ok_or_else(|| ApiError::bad(format!("node {node} has no osimage")))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "node {node} has no osimage: the job could not be started"
+            ))
+        })
 }
 
 /// `GET /monitor/osimage[/{name}]` and `/monitor/sync[/{name}]`.
 fn image_states(ctx: &Ctx, kind: &str) -> Result<Reply, ApiError> {
+    let states = |name: Option<&str>| match kind {
+        "sync" => osimage::sync_states(ctx, name),
+        _ => osimage::states(ctx, kind, name),
+    };
     match ctx.params.first() {
-        None => Reply::ok(
-            json!({ "monitor": { "status": { kind: osimage::states(ctx, kind, None)? } } }),
-        ),
+        None => Reply::ok(json!({ "monitor": { "status": { kind: states(None)? } } })),
         Some(name) => {
-            let states = osimage::states(ctx, kind, Some(name))?;
+            let states = states(Some(name))?;
             if states.is_empty() {
                 return Err(ApiError::not_found(format!("no {kind} state for '{name}'")));
             }

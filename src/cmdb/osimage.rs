@@ -381,6 +381,38 @@ pub fn set_state(
     Ok(())
 }
 
+/// Sync states (`/monitor/sync`), derived from the images as the spec says:
+/// an image whose packed file is in `IMAGE_FILES` is `synced`, one without is
+/// `unsynced`; a state recorded by image replication (`kind` `sync`) wins.
+pub fn sync_states(store: &Store, name: Option<&str>) -> Result<Map<String, Value>, Error> {
+    let recorded = states(store, "sync", name)?;
+    let mut stmt = store.tx.prepare_cached(
+        "SELECT name, imagefile FROM osimage WHERE (?1 IS NULL OR name = ?1) ORDER BY name",
+    )?;
+    let rows = stmt.query_map([name], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let mut out = Map::new();
+    for row in rows {
+        let (image, file) = row?;
+        let value = match recorded.get(&image) {
+            Some(v) => v.clone(),
+            None => {
+                let present = file
+                    .as_deref()
+                    .is_some_and(|f| store.config.image_files.join(f).is_file());
+                if present {
+                    json!({ "status": "synced", "state": format!("{image} ok") })
+                } else {
+                    json!({ "status": "unsynced", "state": format!("{image} has no packed image file") })
+                }
+            }
+        };
+        out.insert(image, value);
+    }
+    Ok(out)
+}
+
 /// Image states of `kind`: all, or the one named.
 pub fn states(store: &Store, kind: &str, name: Option<&str>) -> Result<Map<String, Value>, Error> {
     let mut stmt = store.tx.prepare_cached(

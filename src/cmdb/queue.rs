@@ -38,9 +38,10 @@ impl Added {
     }
 }
 
-/// Queues `subsystem`/`task` with `param` under `request_id`, unless the same
-/// task with the same parameters is still waiting, in which case that one's
-/// request id is answered (duplicates collapse).
+/// Queues `subsystem`/`task` with `param` on `target` under `request_id`,
+/// unless the newest job waiting on that target is the same task with the
+/// same parameters: then that one's request id is answered (duplicates
+/// collapse; `off, on, off` stays three jobs, in order).
 pub fn add(
     tx: &Transaction,
     request_id: &str,
@@ -48,31 +49,42 @@ pub fn add(
     subsystem: &str,
     task: &str,
     param: &str,
+    target: &str,
 ) -> Result<Added, Error> {
-    let existing: Option<String> = tx
+    let newest: Option<(String, String, String)> = tx
         .prepare_cached(
-            "SELECT request_id FROM queue WHERE status = 'queued'
-               AND subsystem = ?1 AND task = ?2 AND param = ?3 ORDER BY id LIMIT 1",
+            "SELECT request_id, task, param FROM queue WHERE status = 'queued'
+               AND subsystem = ?1 AND target = ?2 ORDER BY id DESC LIMIT 1",
         )?
-        .query_row(params![subsystem, task, param], |r| r.get(0))
+        .query_row(params![subsystem, target], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
-    if let Some(id) = existing {
-        return Ok(Added::Already(id));
+    if let Some((id, t, p)) = newest {
+        if t == task && p == param {
+            return Ok(Added::Already(id));
+        }
     }
     tx.prepare_cached(
-        "INSERT INTO queue (request_id, username_initiator, subsystem, task, param)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO queue (request_id, username_initiator, subsystem, task, param, target)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![request_id, initiator, subsystem, task, param])?;
+    .execute(params![
+        request_id, initiator, subsystem, task, param, target
+    ])?;
     Ok(Added::Queued(request_id.to_string()))
 }
 
-/// Takes the oldest waiting job and marks it running.
+/// Takes the oldest waiting job whose target no running job works on, and
+/// marks it running.
 pub fn claim(tx: &Transaction) -> Result<Option<Job>, Error> {
     let job = tx
         .prepare_cached(
             "UPDATE queue SET status = 'running', started = datetime('now')
-             WHERE id = (SELECT id FROM queue WHERE status = 'queued' ORDER BY id LIMIT 1)
+             WHERE id = (SELECT q.id FROM queue q WHERE q.status = 'queued'
+                           AND NOT EXISTS (SELECT 1 FROM queue r WHERE r.status = 'running'
+                                             AND r.subsystem = q.subsystem AND r.target = q.target)
+                         ORDER BY q.id LIMIT 1)
              RETURNING id, request_id, username_initiator, subsystem, task, param",
         )?
         .query_row([], |r| {

@@ -150,10 +150,8 @@ fn pack_into(
         ));
     }
 
-    let kernel_src = dir.join(format!("boot/vmlinuz-{kver}"));
-    if !kernel_src.is_file() {
-        return Err(format!("no kernel {} in the image", kernel_src.display()));
-    }
+    let kernel_src = inside(dir, &format!("boot/vmlinuz-{kver}"))
+        .ok_or_else(|| format!("no kernel /boot/vmlinuz-{kver} in the image"))?;
     let kernelfile = format!("{stem}-vmlinuz-{kver}");
     written.push(settings.files.join(&kernelfile));
     install_copy(&kernel_src, &settings.files.join(&kernelfile))?;
@@ -212,6 +210,23 @@ fn pack_into(
         imagefile,
         info_hash,
     })
+}
+
+/// At start: removes what packs killed mid-way left in `files` (the
+/// `.<name>.partial` files written before their rename).
+pub fn remove_partials(files: &Path) {
+    let Ok(entries) = std::fs::read_dir(files) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let partial = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && n.ends_with(".partial"));
+        if partial {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The info hashes of the torrents in `files` (for the tracker at start).
@@ -350,8 +365,7 @@ fn initramfs(
         format!("boot/initramfs-{kver}"),
     ];
     for c in &candidates {
-        let p = dir.join(c);
-        if p.is_file() {
+        if let Some(p) = inside(dir, c) {
             say(&format!(
                 "initramfs taken from the image's /{c}: not built here, {why_not}"
             ));
@@ -361,6 +375,15 @@ fn initramfs(
     Err(format!(
         "no initramfs for {kver}: {why_not}, and the image holds none (/boot/initramfs-{kver}.img or /boot/initrd.img-{kver})"
     ))
+}
+
+/// `rel` below the image root `dir` as a regular file that really is inside
+/// it: a symlink in the image pointing elsewhere (a node's root could make
+/// `/boot/vmlinuz-x` point at the controller's key file) is not followed out.
+fn inside(dir: &Path, rel: &str) -> Option<PathBuf> {
+    let root = dir.canonicalize().ok()?;
+    let real = dir.join(rel).canonicalize().ok()?;
+    (real.starts_with(&root) && real.is_file()).then_some(real)
 }
 
 /// The compressor to use: the one named, or with `auto` the first of
@@ -397,6 +420,7 @@ fn stream_tar(
     piece_length: u64,
 ) -> Result<crate::torrent::Pieces, String> {
     use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let mut args: Vec<String> = vec![
         "-C".into(),
@@ -410,6 +434,7 @@ fn stream_tar(
     args.extend(EXCLUDED.iter().map(|d| format!("--exclude=./{d}/*")));
     args.extend(["-cf".into(), "-".into(), ".".into()]);
     let mut tar = Command::new("tar")
+        .process_group(0)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -418,6 +443,7 @@ fn stream_tar(
         .map_err(|e| format!("cannot run tar: {e}"))?;
     let tar_out = tar.stdout.take().ok_or("tar has no output")?;
     let mut zip = match Command::new(compressor.program)
+        .process_group(0)
         .args(compressor.args)
         .stdin(Stdio::from(tar_out))
         .stdout(Stdio::piped())
@@ -437,12 +463,9 @@ fn stream_tar(
     let limit = settings.limit;
     let watchdog = std::thread::spawn(move || {
         if done_rx.recv_timeout(limit).is_err() {
+            // Not yet reaped: the caller waits for them after this.
             for pid in pids {
-                // SAFETY: signalling children we started and have not reaped
-                // (they are reaped below, after this thread ends).
-                unsafe {
-                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
-                }
+                crate::services::kill_group(pid);
             }
             return true;
         }
@@ -626,6 +649,29 @@ mod tests {
             v,
             ["5.4.0", "5.14.0-70.el9", "5.14.0-162.el9", "6.1.0-9-amd64"]
         );
+    }
+
+    #[test]
+    fn files_taken_from_the_image_stay_inside_it() {
+        let root = std::env::temp_dir().join(format!("luna2d-inside-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("boot")).unwrap();
+        std::fs::write(root.join("boot/vmlinuz-1"), "k").unwrap();
+        std::os::unix::fs::symlink("vmlinuz-1", root.join("boot/vmlinuz-2")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", root.join("boot/vmlinuz-3")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("boot/up")).unwrap();
+        assert!(inside(&root, "boot/vmlinuz-1").is_some());
+        assert!(
+            inside(&root, "boot/vmlinuz-2").is_some(),
+            "a link inside is fine"
+        );
+        assert!(
+            inside(&root, "boot/vmlinuz-3").is_none(),
+            "a link out is not"
+        );
+        assert!(inside(&root, "boot/up/etc/hostname").is_none());
+        assert!(inside(&root, "boot").is_none(), "not a file");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -37,6 +37,8 @@ const FINISHED_MAX: usize = 4096;
 
 /// The handle requests use: wake the runners, wait for a job to end.
 pub struct Jobs {
+    /// Requests waiting for their job now (`wait`).
+    waiting: std::sync::atomic::AtomicUsize,
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
     finished: Mutex<VecDeque<String>>,
@@ -47,6 +49,7 @@ impl Default for Jobs {
     fn default() -> Jobs {
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(64);
         Jobs {
+            waiting: Default::default(),
             wake_tx,
             wake_rx,
             finished: Mutex::default(),
@@ -62,7 +65,25 @@ impl Jobs {
     }
 
     /// Waits up to `limit` for the job of `request_id` to end; true if it did.
-    pub fn wait(&self, request_id: &str, limit: Duration) -> bool {
+    /// At most `waiters_max` requests wait at once (each holds an API worker):
+    /// beyond that the answer is at once, and the requester polls.
+    pub fn wait(&self, request_id: &str, limit: Duration, waiters_max: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let admitted = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < waiters_max).then_some(n + 1)
+            })
+            .is_ok();
+        let limit = if admitted { limit } else { Duration::ZERO };
+        let ended = self.wait_for(request_id, limit);
+        if admitted {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        ended
+    }
+
+    fn wait_for(&self, request_id: &str, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
         loop {
@@ -143,10 +164,12 @@ pub use crate::daemon::{read, write};
 /// remove once it committed.
 pub type Apply = Box<dyn FnOnce(&Store) -> Result<Vec<PathBuf>, cmdb::Error>>;
 
-/// How a job ended well: its last message, and what it changes in the model.
+/// How a job ended well: its last message, what it changes in the model,
+/// and the files it made that nothing will name if that change fails.
 pub struct Finish {
     pub message: String,
     pub apply: Option<Apply>,
+    pub made: Vec<PathBuf>,
 }
 
 impl Finish {
@@ -154,6 +177,7 @@ impl Finish {
         Finish {
             message: message.into(),
             apply: None,
+            made: Vec::new(),
         }
     }
 }
@@ -199,9 +223,21 @@ fn run(app: &dyn Daemon, db: &mut Connection, job: Job) {
         }
     };
     let title = queue::task_label(&job.task, &job.param);
-    let (ok, status, message, apply) = match result {
-        Ok(f) => (true, 200, format!("{title}: {}", f.message), f.apply),
-        Err(e) => (false, 500, format!("{title}: failed: {e}"), None),
+    let (ok, status, message, apply, made) = match result {
+        Ok(f) => (
+            true,
+            200,
+            format!("{title}: {}", f.message),
+            f.apply,
+            f.made,
+        ),
+        Err(e) => (
+            false,
+            500,
+            format!("{title}: failed: {e}"),
+            None,
+            Vec::new(),
+        ),
     };
     let changes_model = apply.is_some();
     let ended = write(app, db, |store| {
@@ -223,6 +259,10 @@ fn run(app: &dyn Daemon, db: &mut Connection, job: Job) {
         }
         Err(e) => {
             log::error!("job {}: cannot record its end: {e}", job.request_id);
+            // Nothing names what it made: remove it.
+            for path in &made {
+                let _ = std::fs::remove_file(path);
+            }
             let _ = write(app, db, |store| {
                 cmdb::status::add_by(
                     store.tx,

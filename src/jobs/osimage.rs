@@ -52,7 +52,15 @@ pub fn run(run: &mut Run) -> Result<Finish, String> {
             })
             .map_err(|e| e.to_string())?;
             run.message(200, &format!("copying {} to {}", from.path, to.path));
-            copy_tree(Path::new(&from.path), Path::new(&to.path))?;
+            if let Err(e) = copy_tree(Path::new(&from.path), Path::new(&to.path)) {
+                set_state(
+                    run,
+                    &to.name,
+                    "failed",
+                    &format!("{} copy failed: {e}", to.name),
+                );
+                return Err(e);
+            }
             pack(run, &params)
         }
         "grab" => grab(run, &params),
@@ -132,8 +140,15 @@ fn pack(run: &mut Run, params: &Params) -> Result<Finish, String> {
         run.app.tracker().allow(hash);
     }
     let message = format!("osimage {name} packed: {kernelfile}, {initrdfile}, {imagefile}");
+    let made = vec![
+        files.join(&kernelfile),
+        files.join(&initrdfile),
+        files.join(&imagefile),
+        files.join(format!("{imagefile}.torrent")),
+    ];
     Ok(Finish {
         message,
+        made,
         apply: Some(Box::new(move |store| {
             let stale = osimage::set_packed(
                 store,
@@ -277,7 +292,8 @@ fn push(run: &mut Run, params: &Params) -> Result<Finish, String> {
 }
 
 /// Copies an image tree: a reflink copy where the filesystem can, else a
-/// plain one. The target must not exist yet.
+/// plain one, into `<dst>.partial`, renamed to `dst` when complete; a failed
+/// copy leaves nothing. The target must not exist yet.
 fn copy_tree(src: &Path, dst: &Path) -> Result<(), String> {
     if !src.is_dir() {
         return Err(format!("{} does not exist", src.display()));
@@ -291,16 +307,21 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<(), String> {
     if let Some(parent) = dst.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    let (s, d) = (src.display().to_string(), dst.display().to_string());
+    let partial = PathBuf::from(format!("{}.partial", dst.display()));
+    let _ = std::fs::remove_dir_all(&partial);
+    let (s, d) = (src.display().to_string(), partial.display().to_string());
     let limit = std::time::Duration::from_secs(3600);
     for reflink in ["--reflink=always", "--reflink=never"] {
         let ran = crate::services::run_for("cp", &["-a", reflink, "--", &s, &d], limit);
         if ran == Ok(0) {
-            return Ok(());
+            return std::fs::rename(&partial, dst).map_err(|e| {
+                let _ = std::fs::remove_dir_all(&partial);
+                format!("{}: {e}", dst.display())
+            });
         }
-        let _ = std::fs::remove_dir_all(dst);
+        let _ = std::fs::remove_dir_all(&partial);
     }
-    Err(format!("copying {s} to {d} failed"))
+    Err(format!("copying {s} to {} failed", dst.display()))
 }
 
 /// Used by `cmdb` callers that name an image's files for removal.
