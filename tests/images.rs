@@ -84,6 +84,15 @@ fn pack(d: &mut Daemon, name: &str) -> String {
     said
 }
 
+/// A TCP port free on 127.0.0.1 now (the kernel's pick), for a process that
+/// binds it a moment later.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 fn sha1_of(path: &Path) -> String {
     let out = Command::new("sha1sum").arg(path).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -274,14 +283,17 @@ fn grab_and_push_through_an_rsync_daemon() {
     if !require(which("rsync").is_some(), "rsync") {
         return;
     }
+    let rsync_port = free_port();
     let mut d = Daemon::start_with(
         "img-rsync",
-        no_seeder("RSYNC_TRANSPORT = daemon\nRSYNC_PORT = 8730\n"),
+        no_seeder(&format!(
+            "RSYNC_TRANSPORT = daemon\nRSYNC_PORT = {rsync_port}\n"
+        )),
     );
     // The node's own filesystem, served by its rsync daemon.
     let node_root = d.dir.join("node-root");
     build_image(&node_root, "from the node");
-    let _rsyncd = RsyncDaemon::start(&d.dir, "127.0.90.1", 8730, &node_root);
+    let _rsyncd = RsyncDaemon::start(&d.dir, "127.0.90.1", rsync_port, &node_root);
     let r = d.post(
         "/config/network/provnet",
         json!({"config": {"network": {"provnet": {"network": "127.0.90.0/24", "dhcp": false}}}}),
@@ -345,6 +357,8 @@ fn grab_and_push_through_an_rsync_daemon() {
         "from the image"
     );
     assert!(node_root.join("etc/pushed-only").is_file());
+    let m = d.get("/monitor/osimage/golden").json();
+    assert_eq!(m["monitor"]["status"]["golden"]["status"], "pushed", "{m}");
 
     // A node whose rsync daemon does not answer: the push fails, saying why.
     let r = d.post(
@@ -370,12 +384,14 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
     }
     // The controller at 127.0.0.1: the torrent's announce and web seed URLs
     // name it, and nothing here may reach a 10.x address.
+    let seeder_port = free_port();
     let mut d = Daemon::start_with(
         "img-swarm",
         Options {
-            ini: "[BOOTSTRAP]\nCLUSTER_NETWORK = 127.0.0.0/16\nCONTROLLER_IP = 127.0.0.1\n\
-                  [FILES]\nSEEDER = aria2c\nSEEDER_PORT = 6911\nSEEDER_UPLOAD_LIMIT = 2097152\n"
-                .into(),
+            ini: format!(
+                "[BOOTSTRAP]\nCLUSTER_NETWORK = 127.0.0.0/16\nCONTROLLER_IP = 127.0.0.1\n\
+                 [FILES]\nSEEDER = aria2c\nSEEDER_PORT = {seeder_port}\nSEEDER_UPLOAD_LIMIT = 2097152\n"
+            ),
             ..Default::default()
         },
     );
@@ -427,7 +443,7 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
                     "--summary-interval=0",
                     "--bt-tracker-connect-timeout=10",
                 ])
-                .arg(format!("--listen-port={}", 6901 + i))
+                .arg(format!("--listen-port={}", free_port()))
                 .arg(&header)
                 .arg(&torrent)
                 .stdout(log.try_clone().unwrap())
@@ -438,7 +454,7 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
         })
         .collect();
     let want = sha1_of(&tarball);
-    let seed = "From: 127.0.0.1:6911 piece";
+    let seed = format!("From: 127.0.0.1:{seeder_port} piece");
     let (mut from_seed, mut from_peers) = (0, 0);
     for (dir, mut child) in clients {
         let status = child.wait().unwrap();
@@ -450,7 +466,7 @@ fn an_aria2c_swarm_downloads_the_packed_image_through_the_tracker() {
         );
         assert_eq!(sha1_of(&dir.join(&imagefile)), want, "{log}");
         for line in log.lines().filter(|l| l.contains(" piece index=")) {
-            if line.contains(seed) {
+            if line.contains(&seed) {
                 from_seed += 1;
             } else if line.contains("From: 127.0.0.") {
                 from_peers += 1;

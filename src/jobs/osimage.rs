@@ -110,11 +110,17 @@ fn pack(run: &mut Run, params: &Params) -> Result<Finish, String> {
         path: PathBuf::from(&info.path),
         kernelversion: info.kernelversion.clone(),
     };
-    let mut notes = Vec::new();
-    let packed = images::pack(&settings, &image, &mut |m| notes.push(m.to_string()));
-    for note in &notes {
-        run.message(200, &format!("osimage {}: {note}", info.name));
-    }
+    // Each step reaches the requester's messages and the image's monitored
+    // state as it happens.
+    let packed = images::pack(&settings, &image, &mut |m| {
+        run.message(200, &format!("osimage {}: {m}", info.name));
+        set_state(
+            run,
+            &info.name,
+            "packing",
+            &format!("{} packing: {m}", info.name),
+        );
+    });
     let packed = match packed {
         Ok(p) => p,
         Err(e) => {
@@ -204,6 +210,12 @@ fn grab(run: &mut Run, params: &Params) -> Result<Finish, String> {
         info.grab_exclude.as_deref(),
     )?;
     std::fs::create_dir_all(&info.path).map_err(|e| format!("{}: {e}", info.path))?;
+    set_state(
+        run,
+        &info.name,
+        "grabbing",
+        &format!("{} grabbing from {node}", info.name),
+    );
     let summary = rsync::run(
         &rsync_settings(run),
         Direction::FromNode,
@@ -211,7 +223,17 @@ fn grab(run: &mut Run, params: &Params) -> Result<Finish, String> {
         Path::new(&info.path),
         &trees,
         params.dry_run,
-    )?;
+    );
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let state = format!("{} grab from {node} failed: {e}", info.name);
+            set_state(run, &info.name, "failed", &state);
+            return Err(e);
+        }
+    };
+    let state = format!("{} grabbed from {node}: {summary}", info.name);
+    set_state(run, &info.name, "grabbed", &state);
     run.message(
         200,
         &format!("grab from {node} into {}: {summary}", info.name),
@@ -244,6 +266,12 @@ fn push(run: &mut Run, params: &Params) -> Result<Finish, String> {
     }
     let mut ok = 0usize;
     let mut failed = 0usize;
+    set_state(
+        run,
+        &info.name,
+        "pushing",
+        &format!("{} pushing to {} nodes", info.name, addresses.len()),
+    );
     for batch in addresses.chunks(PUSH_PARALLEL) {
         let results: Vec<(String, Result<String, String>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = batch
@@ -285,6 +313,8 @@ fn push(run: &mut Run, params: &Params) -> Result<Finish, String> {
         "osimage {} pushed to {ok} nodes, {failed} failed",
         info.name
     );
+    let status = if failed == 0 { "pushed" } else { "failed" };
+    set_state(run, &info.name, status, &summary);
     if ok == 0 && failed > 0 {
         return Err(summary);
     }
