@@ -327,9 +327,12 @@ fn install_script_is_for_the_node_itself_and_passes_bash_n() {
         &[("x-access-tokens", &ptoken)],
         Some(body.as_bytes()),
     );
-    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.status, 401,
+        "another node's endpoint: not a valid token there"
+    );
     let r = d.request("GET", "/config/node", &[("x-access-tokens", &ptoken)], None);
-    assert_eq!(r.status, 403, "a provisioning token is not an admin token");
+    assert_eq!(r.status, 401, "a provisioning token is not an admin token");
     // Kickstart: the same origin rule, no token.
     let r = get_from("127.0.0.20", d.addr, "/kickstart/install/node001", "");
     assert_eq!(r.status, 200, "{}", r.text());

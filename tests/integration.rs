@@ -24,4 +24,5 @@ mod service;
 mod sim;
 mod tables;
 mod tidy;
+mod tpm;
 mod transfer;

@@ -119,8 +119,9 @@ pub fn check(
         (Auth::Token, Some(t)) => {
             let claims = app.auth.verify(t)?;
             if claims.scope.as_deref() == Some("provision") {
-                return Err(ApiError::Forbidden(
-                    "a provisioning token is not permitted for this endpoint".into(),
+                // Not a valid token here: the spec's 401.
+                return Err(ApiError::Unauthorized(
+                    "a node's token is not valid for this endpoint".into(),
                 ));
             }
             Ok(Some(claims))
@@ -131,8 +132,8 @@ pub fn check(
             if claims.scope.as_deref() == Some("provision")
                 && claims.node.as_deref() != params.first().map(String::as_str)
             {
-                return Err(ApiError::Forbidden(
-                    "this provisioning token is for another node".into(),
+                return Err(ApiError::Unauthorized(
+                    "this node token is for another node".into(),
                 ));
             }
             Ok(Some(claims))

@@ -24,6 +24,7 @@ pub mod secrets;
 pub mod service;
 pub mod system;
 pub mod tables;
+pub mod tpm;
 pub mod tracker;
 pub mod transfer;
 

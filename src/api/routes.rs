@@ -11,7 +11,7 @@ use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::Verb;
 use super::{
     boot, cluster, control, dns, files, interface, monitor, network, osimage, osuser, rack,
-    secrets, service, system, tables, tracker, transfer, ApiError, Ctx, Reply,
+    secrets, service, system, tables, tpm, tracker, transfer, ApiError, Ctx, Reply,
 };
 use crate::cmdb::resource::Resource;
 use crate::http::Method::{self, Get, Post};
@@ -223,8 +223,11 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/boot/roles/{}",                             Install, R, boot::role),
     f(Get,  "/boot/scripts/{}",                           Install, R, boot::script),
     // Install scripts: only to the node itself or a controller (checked inside).
-    f(Get,  "/boot/install/{}",                           Token, R, boot::install),
+    f(Get,  "/boot/install/{}",                           Node,  R, boot::install),
     f(Get,  "/kickstart/install/{}",                      Open,  R, boot::kickstart),
+
+    // A node token for a node that proves itself by its TPM.
+    f(Post, "/tpm/{}",                                    Open,  W, tpm::token),
 
     // The BitTorrent tracker of image downloads.
     f(Get,  "/announce",                                  Open,  R, tracker::announce),

@@ -32,6 +32,7 @@ pub mod secrets;
 pub mod status;
 pub mod swarm;
 pub mod tables;
+pub mod tpm;
 pub mod transfer;
 pub mod value;
 
