@@ -82,6 +82,17 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("BMCCONTROL", "REDFISH_CA_FILE", ""),
     ("BMCCONTROL", "JOB_WORKERS", "2"),
     ("HA", "NO_SHAREDIP", "no"),
+    // Exporters and importers served at /export/{name} and /import/{name}
+    // (comma lists; built in: prometheus); where imported Prometheus rules go,
+    // and the promtool that checks them first (empty: no check).
+    ("PLUGINS", "ALLOWED_EXPORTERS", "prometheus"),
+    ("PLUGINS", "ALLOWED_IMPORTERS", "prometheus"),
+    (
+        "PLUGINS",
+        "PROMETHEUS_RULES",
+        "{data}/prometheus/luna.rules.yml",
+    ),
+    ("PLUGINS", "PROMTOOL", "promtool"),
     // luna2d's own (upstream's bootstrap.ini): the cluster network and the
     // controller's address written into a new database at first start.
     ("BOOTSTRAP", "CLUSTER_NETWORK", "10.141.0.0/16"),
@@ -205,6 +216,11 @@ pub struct Config {
     pub seeder_upload_limit: u64,
     pub webseed: bool,
     pub tracker_trust_ip: bool,
+    /// `[PLUGINS]`
+    pub allowed_exporters: Vec<String>,
+    pub allowed_importers: Vec<String>,
+    pub prometheus_rules: PathBuf,
+    pub promtool: String,
     /// `[BOOTSTRAP]`: the first cluster network and controller address.
     pub bootstrap_network: ipnet::Ipv4Net,
     pub bootstrap_controller: std::net::Ipv4Addr,
@@ -539,6 +555,10 @@ impl Config {
                     )))
                 }
             },
+            allowed_exporters: list(&get("PLUGINS", "ALLOWED_EXPORTERS")),
+            allowed_importers: list(&get("PLUGINS", "ALLOWED_IMPORTERS")),
+            prometheus_rules: PathBuf::from(get("PLUGINS", "PROMETHEUS_RULES")),
+            promtool: get("PLUGINS", "PROMTOOL").trim().to_string(),
             seeder: get("FILES", "SEEDER").trim().to_string(),
             seeder_port: parse_int("FILES", "SEEDER_PORT", &get("FILES", "SEEDER_PORT"), 1, 65535)?
                 as u16,
@@ -677,6 +697,15 @@ fn parse_ini(text: &str) -> Result<Vec<(String, String, String)>, ConfigError> {
         ));
     }
     Ok(out)
+}
+
+/// A comma (or space) separated list.
+fn list(v: &str) -> Vec<String> {
+    v.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn parse_int(section: &str, key: &str, v: &str, min: u64, max: u64) -> Result<u64, ConfigError> {

@@ -17,6 +17,8 @@ mod http;
 mod images;
 mod jobs;
 mod ldap;
+mod metrics;
+mod plugins;
 mod power;
 mod secrets;
 mod services;
@@ -96,6 +98,7 @@ fn run() -> Result<(), String> {
         ldap,
         jobs: Default::default(),
         tracker,
+        metrics: Default::default(),
     });
     images::remove_partials(&app.config.image_files);
     // The tracker serves the torrents of the images packed here, no others.

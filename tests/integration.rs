@@ -17,6 +17,7 @@ mod network;
 mod node;
 mod osimage;
 mod osuser;
+mod plugins;
 mod rack;
 mod secrets;
 mod server;

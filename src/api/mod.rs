@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod network;
 pub mod osimage;
 pub mod osuser;
+pub mod plugins;
 pub mod rack;
 pub mod resource;
 pub mod routes;
@@ -60,6 +61,8 @@ pub struct App {
     pub jobs: crate::jobs::Jobs,
     /// The BitTorrent tracker's swarms.
     pub tracker: crate::tracker::Tracker,
+    /// Request counts and latencies per route class (`/export/prometheus`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// One worker thread's state: its own SQLite connection.
@@ -262,6 +265,8 @@ pub enum Reply {
     Text(u16, String),
     /// Bytes sent as `text/plain` (bencoded tracker replies).
     Plain(u16, Vec<u8>),
+    /// Bytes with their own content type (exporters).
+    Typed(u16, &'static str, Vec<u8>),
     File(std::fs::File, u64),
     /// Wait for a queued job, then answer (see `Await`).
     Await(Await),
@@ -352,6 +357,18 @@ fn transact(
 
 /// Runs one request to completion. The transaction commits only on success.
 pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
+    let started = std::time::Instant::now();
+    let mut class = crate::metrics::CLASSES.len() - 1;
+    let out = route_and_run(worker, req, &mut class);
+    worker
+        .app
+        .metrics
+        .observe(class, out.status, started.elapsed());
+    out
+}
+
+/// `dispatch` itself; `class` is set to the matched route's class.
+fn route_and_run(worker: &mut Worker, req: &Incoming, class: &mut usize) -> Outgoing {
     let method = if req.method == Method::Head {
         Method::Get
     } else {
@@ -365,6 +382,7 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
         routes::Found::WrongMethod => return error_reply(405, "method not allowed on this path"),
         routes::Found::None => return error_reply(404, &format!("no such endpoint: {}", req.path)),
     };
+    *class = crate::metrics::class_of(route.pattern);
     let token = match auth::check(&worker.app, req, route.auth, &params) {
         Ok(t) => t,
         Err(e) => return reply_for_error(e),
@@ -431,6 +449,12 @@ pub fn dispatch(worker: &mut Worker, req: &Incoming) -> Outgoing {
             status,
             content_type: "text/plain; charset=utf-8",
             body: Body::Bytes(text.into_bytes()),
+            headers: Vec::new(),
+        },
+        Ok(Reply::Typed(status, content_type, bytes)) => Outgoing {
+            status,
+            content_type,
+            body: Body::Bytes(bytes),
             headers: Vec::new(),
         },
         Ok(Reply::Plain(status, bytes)) => Outgoing {

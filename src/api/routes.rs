@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::Verb;
 use super::{
-    boot, cluster, control, dns, files, interface, monitor, network, osimage, osuser, rack,
-    secrets, service, system, tables, tpm, tracker, transfer, ApiError, Ctx, Reply,
+    boot, cluster, control, dns, files, interface, monitor, network, osimage, osuser, plugins,
+    rack, secrets, service, system, tables, tpm, tracker, transfer, ApiError, Ctx, Reply,
 };
 use crate::cmdb::resource::Resource;
 use crate::http::Method::{self, Get, Post};
@@ -225,6 +225,10 @@ pub static ROUTES: &[Route] = &[
     // Install scripts: only to the node itself or a controller (checked inside).
     f(Get,  "/boot/install/{}",                           Node,  R, boot::install),
     f(Get,  "/kickstart/install/{}",                      Open,  R, boot::kickstart),
+
+    // Exporters (no token) and importers (token).
+    f(Get,  "/export/{}",                                 Open,  R, plugins::export),
+    f(Post, "/import/{}",                                 Token, R, plugins::import),
 
     // A node token for a node that proves itself by its TPM.
     f(Post, "/tpm/{}",                                    Open,  W, tpm::token),

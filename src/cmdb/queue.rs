@@ -213,6 +213,16 @@ pub fn task_label(task: &str, param: &str) -> String {
     }
 }
 
+/// How many jobs wait and how many run.
+pub fn counts(tx: &Transaction) -> Result<(i64, i64), Error> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT COALESCE(SUM(status = 'queued'), 0), COALESCE(SUM(status = 'running'), 0)
+             FROM queue WHERE status IN ('queued', 'running')",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
 /// Removes finished jobs that ended more than `hours` ago.
 pub fn purge_finished(tx: &Transaction, hours: u32) -> Result<usize, Error> {
     Ok(tx.execute(
