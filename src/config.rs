@@ -82,6 +82,13 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("BMCCONTROL", "REDFISH_CA_FILE", ""),
     ("BMCCONTROL", "JOB_WORKERS", "2"),
     ("HA", "NO_SHAREDIP", "no"),
+    // luna2d's own: this controller's name, the other controllers
+    // (name=ip:port, comma separated; none: HA off), and whether this one is
+    // the master when no role was recorded yet. Controllers share
+    // [API] SECRET_KEY, with which they sign the tokens they send each other.
+    ("HA", "NAME", "controller"),
+    ("HA", "PEERS", ""),
+    ("HA", "MASTER", "yes"),
     // Exporters and importers served at /export/{name} and /import/{name}
     // (comma lists; built in: prometheus); where imported Prometheus rules go,
     // and the promtool that checks them first (empty: no check).
@@ -216,6 +223,10 @@ pub struct Config {
     pub seeder_upload_limit: u64,
     pub webseed: bool,
     pub tracker_trust_ip: bool,
+    /// `[HA]`
+    pub ha_name: String,
+    pub ha_peers: Vec<crate::ha::Peer>,
+    pub ha_master: bool,
     /// `[PLUGINS]`
     pub allowed_exporters: Vec<String>,
     pub allowed_importers: Vec<String>,
@@ -555,6 +566,10 @@ impl Config {
                     )))
                 }
             },
+            ha_name: get("HA", "NAME").trim().to_string(),
+            ha_peers: crate::ha::parse_peers(&get("HA", "PEERS"))
+                .map_err(|e| ConfigError(format!("[HA] PEERS {e}")))?,
+            ha_master: parse_bool("HA", "MASTER", &get("HA", "MASTER"))?,
             allowed_exporters: list(&get("PLUGINS", "ALLOWED_EXPORTERS")),
             allowed_importers: list(&get("PLUGINS", "ALLOWED_IMPORTERS")),
             prometheus_rules: PathBuf::from(get("PLUGINS", "PROMETHEUS_RULES")),

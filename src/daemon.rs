@@ -21,6 +21,9 @@ pub trait Daemon: Send + Sync + 'static {
     fn sealer(&self) -> &crate::secrets::Sealer;
     fn jobs(&self) -> &crate::jobs::Jobs;
     fn tracker(&self) -> &crate::tracker::Tracker;
+    fn ha(&self) -> &crate::ha::Ha;
+    /// A token other controllers accept (they share the signing secret).
+    fn peer_token(&self) -> Result<String, String>;
     /// Called after background work changed the model: what was derived from
     /// the database before (boot scripts) is stale.
     fn changed(&self);

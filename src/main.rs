@@ -12,6 +12,7 @@ mod config;
 mod daemon;
 mod db;
 mod gen;
+mod ha;
 mod hostlist;
 mod http;
 mod images;
@@ -83,6 +84,8 @@ fn run() -> Result<(), String> {
         trust_ip: cfg.tracker_trust_ip,
         ..Default::default()
     });
+    let ha = ha::Ha::new(cfg.ha_name.clone(), cfg.ha_peers.clone(), cfg.ha_master);
+    let ha_master = cfg.ha_master;
     let app = Arc::new(api::App {
         config: cfg,
         auth,
@@ -99,6 +102,7 @@ fn run() -> Result<(), String> {
         jobs: Default::default(),
         tracker,
         metrics: Default::default(),
+        ha,
     });
     images::remove_partials(&app.config.image_files);
     // The tracker serves the torrents of the images packed here, no others.
@@ -108,6 +112,7 @@ fn run() -> Result<(), String> {
     }
     gen::spawn(app.clone())?;
     jobs::spawn(app.clone())?;
+    ha::spawn(app.clone(), ha_master)?;
     images::swarm::spawn(app.clone())?;
     images::seeder::spawn(app.clone())?;
     api::monitor::spawn_state_writer(app.clone())?;

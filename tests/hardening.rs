@@ -179,6 +179,7 @@ fn accept_recovers_after_descriptors_run_out() {
         Options {
             ini: "[SERVER]\nWORKERS = 2\n".into(),
             nofile: Some(48),
+            listen: None,
         },
     );
     let mut held = Vec::new();

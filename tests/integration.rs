@@ -9,6 +9,7 @@ mod cluster;
 mod configs;
 mod control;
 mod group;
+mod ha;
 mod hardening;
 mod http;
 mod images;

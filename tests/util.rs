@@ -34,6 +34,8 @@ pub struct Daemon {
 pub struct Options {
     pub ini: String,
     pub nofile: Option<u64>,
+    /// `--listen`, when not 127.0.0.1:0.
+    pub listen: Option<String>,
 }
 
 impl Daemon {
@@ -57,7 +59,7 @@ impl Daemon {
             .expect("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_luna2d"));
         cmd.arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(opts.listen.as_deref().unwrap_or("127.0.0.1:0"))
             .arg("--data")
             .arg(dir.join("var"))
             .arg("--config")

@@ -152,6 +152,16 @@ pub fn provision_token(app: &App, node: &str) -> Result<String, ApiError> {
     app.auth.issue(claims, PROVISION_TOKEN_LIFETIME)
 }
 
+/// The admin token a controller sends its peers (they share the secret).
+pub fn peer_token(app: &App) -> Result<String, ApiError> {
+    let claims = Claims {
+        id: Some(0),
+        node: None,
+        scope: Some("controller".into()),
+    };
+    app.auth.issue(claims, PROVISION_TOKEN_LIFETIME)
+}
+
 const PROVISION_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 #[derive(Deserialize)]

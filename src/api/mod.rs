@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod control;
 pub mod dns;
 pub mod files;
+pub mod ha;
 pub mod interface;
 pub mod jobs;
 pub mod monitor;
@@ -63,6 +64,8 @@ pub struct App {
     pub tracker: crate::tracker::Tracker,
     /// Request counts and latencies per route class (`/export/prometheus`).
     pub metrics: crate::metrics::Metrics,
+    /// This controller among the controllers.
+    pub ha: crate::ha::Ha,
 }
 
 /// One worker thread's state: its own SQLite connection.
@@ -109,6 +112,12 @@ impl crate::daemon::Daemon for App {
     }
     fn tracker(&self) -> &crate::tracker::Tracker {
         &self.tracker
+    }
+    fn ha(&self) -> &crate::ha::Ha {
+        &self.ha
+    }
+    fn peer_token(&self) -> Result<String, String> {
+        auth::peer_token(self).map_err(|e| e.to_string())
     }
     fn changed(&self) {
         self.generation
@@ -313,6 +322,25 @@ fn reply_for_error(e: ApiError) -> Outgoing {
     }
 }
 
+/// A JSON reply, outside the handler path.
+pub fn json_reply(status: u16, v: &Value) -> Outgoing {
+    Outgoing {
+        status,
+        content_type: "application/json",
+        body: Body::Bytes(serde_json::to_vec(v).unwrap_or_default()),
+        headers: Vec::new(),
+    }
+}
+
+/// The path with its query, as the request named it.
+fn full_path(req: &Incoming) -> String {
+    if req.query.is_empty() {
+        req.path.clone()
+    } else {
+        format!("{}?{}", req.path, req.query)
+    }
+}
+
 /// Runs `f` with a context in a transaction (a write one under the write
 /// lock when `write`); commits only on success.
 #[allow(clippy::too_many_arguments)]
@@ -400,6 +428,23 @@ fn route_and_run(worker: &mut Worker, req: &Incoming, class: &mut usize) -> Outg
         None
     };
     let app = worker.app.clone();
+    if route.pattern == "/journal" {
+        // Entries from the master, each applied as its own request.
+        return match ha::apply_journal(worker, body) {
+            Ok(reply) => reply,
+            Err(e) => reply_for_error(e),
+        };
+    }
+    let replicated = app.ha.enabled() && routes::replicated(route);
+    if replicated && !app.ha.is_master() {
+        return error_reply(
+            503,
+            &format!(
+                "{} is a shadow controller: send changes to the master",
+                app.ha.name
+            ),
+        );
+    }
     let result = transact(
         worker,
         &app,
@@ -408,8 +453,26 @@ fn route_and_run(worker: &mut Worker, req: &Incoming, class: &mut usize) -> Outg
         token.clone(),
         params.clone(),
         body,
-        |ctx| routes::run(route, ctx),
+        |ctx| {
+            let reply = routes::run(route, ctx)?;
+            if replicated {
+                // In the change's own transaction: the peers get it or it
+                // did not happen.
+                crate::cmdb::journal::record(
+                    ctx.tx,
+                    &ctx.app.ha.peer_names(),
+                    &ctx.app.ha.name,
+                    req.method.as_str(),
+                    &full_path(req),
+                    &req.body,
+                )?;
+            }
+            Ok(reply)
+        },
     );
+    if replicated && result.is_ok() {
+        app.ha.wake();
+    }
     if route.write && result.is_ok() {
         app.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use super::auth::Auth::{self, Install, Node, Open, Token};
 use super::resource::Verb;
 use super::{
-    boot, cluster, control, dns, files, interface, monitor, network, osimage, osuser, plugins,
+    boot, cluster, control, dns, files, ha, interface, monitor, network, osimage, osuser, plugins,
     rack, secrets, service, system, tables, tpm, tracker, transfer, ApiError, Ctx, Reply,
 };
 use crate::cmdb::resource::Resource;
@@ -226,6 +226,19 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/boot/install/{}",                           Node,  R, boot::install),
     f(Get,  "/kickstart/install/{}",                      Open,  R, boot::kickstart),
 
+    // High availability: the journal, roles, monitoring.
+    f(Post, "/journal",                                   Token, W, ha::journal_route),
+    f(Get,  "/journal/{}/_delete",                        Token, W, ha::delete),
+    f(Get,  "/journal/{}",                                Token, R, ha::list),
+    f(Get,  "/ha/state",                                  Token, W, ha::ha_state),
+    f(Get,  "/ha/master/_set",                            Token, W, ha::set_master),
+    f(Get,  "/ha/master",                                 Token, R, ha::master),
+    f(Get,  "/ha/overrule/_set",                          Token, W, ha::set_overrule),
+    f(Get,  "/ha/controllers",                            Token, W, ha::controllers),
+    f(Get,  "/ha/syncimage/{}",                           Token, R, ha::syncimage),
+    f(Get,  "/monitor/ha",                                Token, R, ha::monitor),
+    f(Get,  "/monitor/ha/{}",                             Token, R, ha::monitor),
+
     // Exporters (no token) and importers (token).
     f(Get,  "/export/{}",                                 Open,  R, plugins::export),
     f(Post, "/import/{}",                                 Token, R, plugins::import),
@@ -363,6 +376,20 @@ pub fn run(route: &Route, ctx: &mut Ctx) -> Result<Reply, ApiError> {
         Handler::Fn(h) => h(ctx),
         Handler::Res(res, verb) => super::resource::run(res, *verb, ctx),
     }
+}
+
+/// Whether a successful request on `route` is sent to the other controllers:
+/// changes to the cluster's configuration. Job requests (packing, grabbing,
+/// pushing) and polls that mark messages read are the controller's own.
+pub fn replicated(route: &Route) -> bool {
+    let p = route.pattern;
+    route.write
+        && p.starts_with("/config/")
+        && !p.starts_with("/config/status/")
+        && !["/_pack", "/_osgrab", "/_ospush", "/kernel"]
+            .iter()
+            .any(|suffix| p.ends_with(suffix))
+        && p != "/config/osimage/{}/_clone"
 }
 
 /// Paths booting nodes ask for: served by the boot workers (see `http::Lane`).

@@ -19,6 +19,7 @@ pub mod group;
 pub mod inherit;
 pub mod interface;
 pub mod ipam;
+pub mod journal;
 pub mod json;
 pub mod monitor;
 pub mod network;

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/005_racks.sql"),
     include_str!("../../sql/006_queue.sql"),
     include_str!("../../sql/007_image_state.sql"),
+    include_str!("../../sql/008_journal.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -52,6 +52,26 @@ pub enum Method {
     Other,
 }
 
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Head => "HEAD",
+            Method::Other => "OTHER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Method {
+        match s {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "HEAD" => Method::Head,
+            _ => Method::Other,
+        }
+    }
+}
+
 /// A reply: status, content type and body, plus headers beyond the usual ones.
 /// `Date`, `Content-Length` and `Connection` are the HTTP layer's.
 pub struct Outgoing {

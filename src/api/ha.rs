@@ -1,0 +1,286 @@
+//! High availability endpoints: the journal (`POST /journal` applies a
+//! master's entries; `GET /journal/{host}` lists what waits for a host and
+//! `…/_delete` drops it), the HA state and roles (`/ha/*`), and HA
+//! monitoring (`/monitor/ha`, `/monitor/mother`). The machinery is `crate::ha`.
+
+use serde_json::{json, Map, Value};
+
+use super::{routes, transact, ApiError, Ctx, Reply, Worker};
+use crate::cmdb::journal;
+use crate::http::{Incoming, Method, Outgoing};
+
+/// `POST /journal`: applies the entries in order, each in its own
+/// transaction with the record of it being applied, skipping those applied
+/// before (exactly once). Answers `{"applied_through": id}`.
+pub fn apply_journal(worker: &mut Worker, body: Option<Value>) -> Result<Outgoing, ApiError> {
+    let app = worker.app.clone();
+    let entries = body
+        .as_ref()
+        .and_then(|b| b.get("journal"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::bad("request body must be {\"journal\": [...]}"))?;
+    if app.ha.is_master() && app.ha.enabled() {
+        return Err(ApiError::Unavailable(format!(
+            "{} is the master: it sends journal entries, it does not take them",
+            app.ha.name
+        )));
+    }
+    let mut through = 0i64;
+    for e in entries {
+        let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+        let id = e.get("id").and_then(Value::as_i64).unwrap_or(0);
+        let sendby = field("sendby").to_string();
+        let path = field("path").to_string();
+        let method = Method::parse(field("method"));
+        let payload = crate::util::b64_decode(field("payload"))
+            .ok_or_else(|| ApiError::bad(format!("journal entry {id}: payload is not base64")))?;
+        if id <= 0 || sendby.is_empty() {
+            return Err(ApiError::bad("each journal entry needs an id and a sender"));
+        }
+        apply_one(worker, &sendby, id, method, &path, payload)?;
+        through = through.max(id);
+    }
+    Ok(super::json_reply(
+        200,
+        &json!({ "applied_through": through }),
+    ))
+}
+
+/// Applies one entry through the route it was sent to, as that request would
+/// have run here.
+fn apply_one(
+    worker: &mut Worker,
+    sendby: &str,
+    id: i64,
+    method: Method,
+    path: &str,
+    payload: Vec<u8>,
+) -> Result<(), ApiError> {
+    let app = worker.app.clone();
+    let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+    let segments = routes::split_path(path_only)
+        .ok_or_else(|| ApiError::bad(format!("journal entry {id}: malformed path")))?;
+    let routes::Found::Route(route, params) = routes::find(method, &segments) else {
+        return Err(ApiError::bad(format!(
+            "journal entry {id}: no route for {path}"
+        )));
+    };
+    if !routes::replicated(route) {
+        return Err(ApiError::bad(format!(
+            "journal entry {id}: {path} is not a replicated change"
+        )));
+    }
+    let body = if payload.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<Value>(&payload).ok()
+    };
+    // The request value of the replay: the dispatcher's, not a socket's.
+    let req = Incoming {
+        method,
+        path: path_only.to_string(),
+        query: query.to_string(),
+        headers: Vec::new(),
+        remote: None,
+        body: payload,
+    };
+    let applied = transact(
+        worker,
+        &app,
+        &req,
+        true,
+        None,
+        params.clone(),
+        body.clone(),
+        |ctx| {
+            if journal::applied(ctx.tx, sendby)? >= id {
+                return Ok(Reply::Empty);
+            }
+            let reply = routes::run(route, ctx)?;
+            journal::mark_applied(ctx.tx, sendby, id)?;
+            Ok(reply)
+        },
+    );
+    match applied {
+        Ok(_) => {
+            app.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            if route.regen {
+                app.regen.request(crate::gen::Service::Dhcp, None);
+                app.regen.request(crate::gen::Service::Dns, None);
+            }
+        }
+        Err(e) => {
+            // Refused here though accepted there: the controllers differ.
+            // Recorded as applied (never retried forever) and as out of sync.
+            log::warn!("HA: journal entry {id} from {sendby} ({path}) failed here: {e}");
+            transact(worker, &app, &req, true, None, params, None, |ctx| {
+                journal::mark_applied(ctx.tx, sendby, id)?;
+                let role = journal::role(ctx.tx, false)?;
+                journal::set_role(ctx.tx, role.master, false, role.overrule)?;
+                Ok(Reply::Empty)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The route of `POST /journal`; the dispatcher runs `apply_journal`
+/// instead (it needs the worker, to run each entry as a request).
+pub fn journal_route(_ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    Err(ApiError::Internal(
+        "POST /journal reached its placeholder".into(),
+    ))
+}
+
+/// The HA record of this controller, as `/ha/state` shows it.
+fn state(ctx: &Ctx) -> Result<Value, ApiError> {
+    let role = journal::role(ctx.tx, ctx.app.config.ha_master)?;
+    Ok(json!({
+        "enabled": ctx.app.ha.enabled(),
+        "syncimages": false,
+        "insync": role.insync,
+        "sharedip": false,
+        "overrule": role.overrule,
+        "master": ctx.app.ha.is_master(),
+        "updated": role.updated,
+    }))
+}
+
+fn require_ha(ctx: &Ctx) -> Result<(), ApiError> {
+    if ctx.app.ha.enabled() {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("HA not available"))
+    }
+}
+
+/// `GET /ha/state`
+pub fn ha_state(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    require_ha(ctx)?;
+    Reply::ok(json!({ "ha": state(ctx)? }))
+}
+
+/// `GET /ha/master`
+pub fn master(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    if ctx.app.ha.is_master() {
+        Reply::ok(json!({ "message": true }))
+    } else {
+        Err(ApiError::not_found(format!(
+            "{} does not hold the master role",
+            ctx.app.ha.name
+        )))
+    }
+}
+
+/// `GET /ha/master/_set`: this controller takes the master role.
+pub fn set_master(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    require_ha(ctx)?;
+    let role = journal::role(ctx.tx, ctx.app.config.ha_master)?;
+    journal::set_role(ctx.tx, true, true, role.overrule)?;
+    ctx.app.ha.set_master(true);
+    log::warn!("HA: {} takes the master role", ctx.app.ha.name);
+    Reply::ok(json!({ "message": "current role set to master" }))
+}
+
+/// `GET /ha/overrule/_set`
+pub fn set_overrule(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    require_ha(ctx)?;
+    let role = journal::role(ctx.tx, ctx.app.config.ha_master)?;
+    journal::set_role(ctx.tx, role.master, role.insync, true)?;
+    Ok(Reply::Empty)
+}
+
+/// `GET /ha/controllers`: this controller's record and each peer's, asked
+/// over `/ha/state`.
+pub fn controllers(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    require_ha(ctx)?;
+    let mut out = Map::new();
+    out.insert(
+        ctx.app.ha.name.clone(),
+        json!({ "ha": state(ctx)?, "config": { "shadow": !ctx.app.ha.is_master(), "beacon": ctx.app.ha.is_master() } }),
+    );
+    let token = super::auth::peer_token(ctx.app)?;
+    for peer in &ctx.app.ha.peers {
+        let answer = crate::ha::client::request(
+            peer.addr,
+            "GET",
+            "/ha/state",
+            &token,
+            None,
+            std::time::Duration::from_secs(3),
+        );
+        let entry = match answer {
+            Ok((200, body)) => {
+                let ha = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("ha").cloned())
+                    .unwrap_or(Value::Null);
+                let master = ha.get("master") == Some(&Value::Bool(true));
+                json!({ "ha": ha, "config": { "shadow": !master, "beacon": master } })
+            }
+            Ok((status, _)) => json!({ "comment": format!("{} answered {status}", peer.addr) }),
+            Err(e) => json!({ "comment": format!("unreachable: {e}") }),
+        };
+        out.insert(peer.name.clone(), entry);
+    }
+    Reply::ok(json!({ "message": out }))
+}
+
+/// `GET /ha/syncimage/{name}`: deprecated in the spec; always 404.
+pub fn syncimage(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    crate::cmdb::value::Name::parse("osimage", ctx.param(0))?;
+    Err(ApiError::not_found("sync not available for images"))
+}
+
+/// `GET /journal/{host}`: what waits for `host` (nothing is deleted).
+pub fn list(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let host = ctx.param(0).to_string();
+    let entries = journal::list(ctx.tx, &host)?;
+    if entries.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no journal entries for {host}"
+        )));
+    }
+    Reply::ok(json!({ "journal": entries }))
+}
+
+/// `GET /journal/{host}/_delete`
+pub fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let host = ctx.param(0).to_string();
+    if journal::delete_for(ctx.tx, &host)? == 0 {
+        return Err(ApiError::not_found(format!(
+            "no journal entries for {host}"
+        )));
+    }
+    Ok(Reply::Empty)
+}
+
+/// `GET /monitor/ha[/{name}]`: each controller's role as this one knows it.
+pub fn monitor(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    require_ha(ctx)?;
+    let mut all = Map::new();
+    let me = if ctx.app.ha.is_master() {
+        "master"
+    } else {
+        "shadow"
+    };
+    all.insert(
+        ctx.app.ha.name.clone(),
+        json!({ "status": me, "state": format!("{} {me}", ctx.app.ha.name) }),
+    );
+    for peer in &ctx.app.ha.peers {
+        let waiting = journal::list(ctx.tx, &peer.name)?.len();
+        all.insert(
+            peer.name.clone(),
+            json!({ "status": "peer", "state": format!("{} journal entries waiting", waiting) }),
+        );
+    }
+    match ctx.params.first() {
+        None => Reply::ok(json!({ "monitor": { "status": { "ha": all } } })),
+        Some(name) => match all.remove(name) {
+            Some(v) => Reply::ok(json!({ "monitor": { "status": { name: v } } })),
+            None => Err(ApiError::not_found(format!("no controller '{name}'"))),
+        },
+    }
+}

@@ -1,0 +1,166 @@
+//! Two controllers as one: changes on the master reach the shadow through
+//! the journal, in order and exactly once, also across a kill -9 of the
+//! shadow; the shadow refuses changes; roles and journal endpoints.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::util::{wait_until, Daemon, Options};
+
+const SECRET: &str = "ha-test-shared-secret-0123456789abcdef";
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn controller(name: &str, listen: &str, peer: &str, master: bool) -> Options {
+    Options {
+        ini: format!(
+            "[API]\nSECRET_KEY = {SECRET}\n[HA]\nNAME = {name}\nPEERS = {peer}\nMASTER = {}\n",
+            if master { "yes" } else { "no" }
+        ),
+        listen: Some(listen.to_string()),
+        ..Default::default()
+    }
+}
+
+fn node(name: &str, extra: Value) -> Value {
+    let mut obj = json!({"group": "compute"});
+    if let (Some(o), Some(e)) = (obj.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    json!({"config": {"node": {name: obj}}})
+}
+
+/// A burst of mixed changes on the master, `from..to`.
+fn burst(m: &mut Daemon, from: usize, to: usize) {
+    for i in from..to {
+        let name = format!("n{i:03}");
+        let r = m.post(
+            &format!("/config/node/{name}"),
+            node(
+                &name,
+                json!({"interfaces": [{"interface": "BOOTIF",
+                "macaddress": format!("02:00:00:00:{:02x}:{:02x}", i / 256, i % 256)}]}),
+            ),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        if i % 10 == 0 {
+            let r = m.post(
+                &format!("/config/node/{name}"),
+                node(&name, json!({"comment": format!("changed {i}")})),
+            );
+            assert_eq!(r.status, 204, "{}", r.text());
+            // Not idempotent: applied twice, the second would fail.
+            let r = m.post(
+                &format!("/config/node/{name}/_clone"),
+                json!({"config": {"node": {name.clone(): {"newnodename": format!("c{i:03}"),
+                    "interfaces": []}}}}),
+            );
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+        if i % 25 == 0 {
+            let g = format!("g{i}");
+            let r = m.post(
+                &format!("/config/group/{g}"),
+                json!({"config": {"group": {g.clone(): {"comment": "burst"}}}}),
+            );
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+    }
+}
+
+fn hashes(d: &mut Daemon) -> Value {
+    d.get("/table/hashes").json()
+}
+
+fn wait_in_step(m: &mut Daemon, s: &mut Daemon) {
+    let mut last = (Value::Null, Value::Null);
+    let same = wait_until(Duration::from_secs(60), || {
+        last = (hashes(m), hashes(s));
+        let nodes = |v: &Value| v["table"]["hashes"]["node"].clone();
+        let groups = |v: &Value| v["table"]["hashes"]["group"].clone();
+        let ifaces = |v: &Value| v["table"]["hashes"]["nodeinterface"].clone();
+        nodes(&last.0) == nodes(&last.1)
+            && groups(&last.0) == groups(&last.1)
+            && ifaces(&last.0) == ifaces(&last.1)
+    });
+    assert!(same, "the shadow did not catch up:\n{}\n{}", last.0, last.1);
+}
+
+#[test]
+fn the_shadow_follows_the_master_exactly_once() {
+    let (p1, p2) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let (a1, a2) = (format!("127.0.0.1:{p1}"), format!("127.0.0.2:{p2}"));
+    let mut m = Daemon::start_with(
+        "ha-master",
+        controller("c1", &a1, &format!("c2={a2}"), true),
+    );
+    let shadow_opts = || controller("c2", &a2, &format!("c1={a1}"), false);
+    let mut s = Daemon::start_with("ha-shadow", shadow_opts());
+
+    let st = m.get("/ha/state").json();
+    assert_eq!(st["ha"]["master"], true, "{st}");
+    assert_eq!(st["ha"]["enabled"], true, "{st}");
+    assert_eq!(s.get("/ha/master").status, 404, "the shadow is not master");
+    let r = s.post("/config/node/x1", node("x1", json!({})));
+    assert_eq!(r.status, 503, "the shadow refuses changes: {}", r.text());
+    assert!(r.message().contains("shadow"), "{}", r.text());
+
+    burst(&mut m, 0, 120);
+    wait_in_step(&mut m, &mut s);
+    let n = s.get("/config/node/c010").json();
+    assert_eq!(n["config"]["node"]["c010"]["comment"], "changed 10", "{n}");
+
+    // The shadow dies in the middle of a burst and comes back.
+    let dir = s.dir.clone();
+    std::thread::sleep(Duration::from_millis(200));
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        s.kill();
+        s
+    });
+    burst(&mut m, 120, 240);
+    let _dead = killer.join().unwrap();
+    let mut s = Daemon::start_in(&dir, shadow_opts());
+    wait_in_step(&mut m, &mut s);
+    // Nothing was applied twice: a second clone would have failed and marked
+    // the shadow out of sync.
+    let st = s.get("/ha/state").json();
+    assert_eq!(st["ha"]["insync"], true, "{st}");
+    assert_eq!(st["ha"]["master"], false, "{st}");
+    // Acknowledged entries are gone from the master's journal.
+    let drained = wait_until(Duration::from_secs(10), || {
+        m.get("/journal/c2").status == 404
+    });
+    assert!(drained, "{}", m.get("/journal/c2").text());
+
+    let c = m.get("/ha/controllers").json();
+    assert_eq!(c["message"]["c1"]["ha"]["master"], true, "{c}");
+    assert_eq!(c["message"]["c2"]["ha"]["master"], false, "{c}");
+    assert_eq!(m.get("/ha/syncimage/compute").status, 404);
+    assert_eq!(m.get_open("/ha/state").status, 401);
+
+    // The shadow takes over when told to, and then accepts changes.
+    let r = s.get("/ha/master/_set");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.get("/ha/master").status, 200);
+    let r = s.post("/config/node/x2", node("x2", json!({})));
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+#[test]
+fn without_peers_ha_is_off() {
+    let mut d = Daemon::start("ha-off");
+    assert_eq!(d.get("/ha/state").status, 404);
+    assert_eq!(
+        d.get("/ha/master").status,
+        200,
+        "a lone controller is master"
+    );
+    assert_eq!(d.get("/journal/nobody").status, 404);
+}
