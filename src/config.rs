@@ -89,6 +89,13 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("HA", "NAME", "controller"),
     ("HA", "PEERS", ""),
     ("HA", "MASTER", "yes"),
+    // A shadow takes the master role by itself when the master has not
+    // answered for FAILOVER_AFTER ('auto'), or only by /ha/master/_set
+    // ('manual'); shadows compare their tables with the master's every
+    // SYNC_EVERY and repair those that differ.
+    ("HA", "FAILOVER", "manual"),
+    ("HA", "FAILOVER_AFTER", "10s"),
+    ("HA", "SYNC_EVERY", "30s"),
     // Exporters and importers served at /export/{name} and /import/{name}
     // (comma lists; built in: prometheus); where imported Prometheus rules go,
     // and the promtool that checks them first (empty: no check).
@@ -227,6 +234,9 @@ pub struct Config {
     pub ha_name: String,
     pub ha_peers: Vec<crate::ha::Peer>,
     pub ha_master: bool,
+    pub ha_auto_failover: bool,
+    pub ha_failover_after: Duration,
+    pub ha_sync_every: Duration,
     /// `[PLUGINS]`
     pub allowed_exporters: Vec<String>,
     pub allowed_importers: Vec<String>,
@@ -570,6 +580,22 @@ impl Config {
             ha_peers: crate::ha::parse_peers(&get("HA", "PEERS"))
                 .map_err(|e| ConfigError(format!("[HA] PEERS {e}")))?,
             ha_master: parse_bool("HA", "MASTER", &get("HA", "MASTER"))?,
+            ha_auto_failover: match get("HA", "FAILOVER").trim() {
+                "auto" => true,
+                "manual" => false,
+                other => {
+                    return Err(ConfigError(format!(
+                        "[HA] FAILOVER '{other}': auto or manual expected"
+                    )))
+                }
+            },
+            ha_failover_after: parse_duration(
+                "HA",
+                "FAILOVER_AFTER",
+                &get("HA", "FAILOVER_AFTER"),
+                's',
+            )?,
+            ha_sync_every: parse_duration("HA", "SYNC_EVERY", &get("HA", "SYNC_EVERY"), 's')?,
             allowed_exporters: list(&get("PLUGINS", "ALLOWED_EXPORTERS")),
             allowed_importers: list(&get("PLUGINS", "ALLOWED_IMPORTERS")),
             prometheus_rules: PathBuf::from(get("PLUGINS", "PROMETHEUS_RULES")),

@@ -164,3 +164,63 @@ fn without_peers_ha_is_off() {
     );
     assert_eq!(d.get("/journal/nobody").status, 404);
 }
+
+fn ha_opts(name: &str, listen: &str, peer: &str, master: bool, extra: &str) -> Options {
+    let mut o = controller(name, listen, peer, master);
+    o.ini.push_str(extra);
+    o
+}
+
+#[test]
+fn failover_and_the_old_master_returns_as_shadow_and_tables_are_repaired() {
+    let (p1, p2) = (free_port("127.0.0.1"), free_port("127.0.0.3"));
+    let (a1, a2) = (format!("127.0.0.1:{p1}"), format!("127.0.0.3:{p2}"));
+    let extra = "FAILOVER = auto\nFAILOVER_AFTER = 2s\nSYNC_EVERY = 1s\n";
+    let m_opts = || ha_opts("c1", &a1, &format!("c2={a2}"), true, extra);
+    let s_opts = || ha_opts("c2", &a2, &format!("c1={a1}"), false, extra);
+    let mut m = Daemon::start_with("ha-fail-1", m_opts());
+    let mut s = Daemon::start_with("ha-fail-2", s_opts());
+    burst(&mut m, 0, 20);
+    wait_in_step(&mut m, &mut s);
+
+    // A table changed behind the shadow's back is found and replaced.
+    {
+        let db = rusqlite::Connection::open(s.dir.join("var/luna.db")).unwrap();
+        db.execute(
+            "UPDATE node SET comment = 'tampered' WHERE name = 'n003'",
+            [],
+        )
+        .unwrap();
+    }
+    let repaired = wait_until(Duration::from_secs(15), || {
+        s.get("/config/node/n003").json()["config"]["node"]["n003"]["comment"] != "tampered"
+    });
+    assert!(repaired, "{}", s.log());
+    wait_in_step(&mut m, &mut s);
+
+    // The master dies: the shadow takes over, and accepts changes.
+    let dir = m.dir.clone();
+    m.kill();
+    let took = wait_until(Duration::from_secs(15), || {
+        s.get("/ha/master").status == 200
+    });
+    assert!(took, "the shadow did not take over:\n{}", s.log());
+    let r = s.post("/config/node/after", node("after", json!({})));
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // The old master returns, sees the newer master and becomes shadow; it
+    // refuses changes and receives what it missed.
+    let mut old = Daemon::start_in(&dir, m_opts());
+    let stepped = wait_until(Duration::from_secs(15), || {
+        old.get("/ha/master").status == 404
+    });
+    assert!(stepped, "the old master did not step down:\n{}", old.log());
+    let r = old.post("/config/node/late", node("late", json!({})));
+    assert_eq!(r.status, 503, "{}", r.text());
+    let r = s.post("/config/node/after2", node("after2", json!({})));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let got = wait_until(Duration::from_secs(20), || {
+        old.get("/config/node/after2").status == 200 && old.get("/config/node/after").status == 200
+    });
+    assert!(got, "{}\n{}", old.log(), s.log());
+}

@@ -93,6 +93,62 @@ pub fn hashes(store: &Store) -> Result<Map<String, Value>, Error> {
     Ok(out)
 }
 
+/// The tables a shadow can repair from the master's rows: those answered
+/// whole (a table with withheld secret columns is kept in step by the
+/// journal only).
+pub fn repairable() -> impl Iterator<Item = &'static str> {
+    TABLES
+        .iter()
+        .filter(|(_, withheld)| withheld.is_empty())
+        .map(|(t, _)| *t)
+}
+
+/// Replaces every row of `table` with `rows` (objects as `data` answers
+/// them). The caller runs this with foreign keys off and checks them before
+/// committing (several tables change together).
+pub fn replace(store: &Store, table: &str, rows: &[Value]) -> Result<(), Error> {
+    if !repairable().any(|t| t == table) {
+        return Err(Error::invalid(format!(
+            "table '{table}' cannot be replaced"
+        )));
+    }
+    let columns: Vec<String> = {
+        let stmt = store
+            .tx
+            .prepare_cached(&format!("SELECT * FROM \"{table}\" LIMIT 0"))?;
+        stmt.column_names().iter().map(|n| n.to_string()).collect()
+    };
+    store.tx.execute(&format!("DELETE FROM \"{table}\""), [])?;
+    let cols: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO \"{table}\" ({}) VALUES ({})",
+        cols.join(", "),
+        marks.join(", ")
+    );
+    let mut stmt = store.tx.prepare(&sql)?;
+    for row in rows {
+        let obj = row
+            .as_object()
+            .ok_or_else(|| Error::invalid(format!("a row of {table} is not an object")))?;
+        let values: Vec<Sql> = columns
+            .iter()
+            .map(|c| match obj.get(c) {
+                None | Some(Value::Null) => Sql::Null,
+                Some(Value::Bool(b)) => Sql::Integer(i64::from(*b)),
+                Some(Value::Number(n)) => match n.as_i64() {
+                    Some(i) => Sql::Integer(i),
+                    None => Sql::Real(n.as_f64().unwrap_or(0.0)),
+                },
+                Some(Value::String(s)) => Sql::Text(s.clone()),
+                Some(other) => Sql::Text(other.to_string()),
+            })
+            .collect();
+        stmt.execute(rusqlite::params_from_iter(values))?;
+    }
+    Ok(())
+}
+
 /// A table's rows as objects, secret columns withheld.
 pub fn data(store: &Store, name: &str) -> Result<Vec<Value>, Error> {
     let (_, withheld) = TABLES

@@ -10,6 +10,13 @@
 //! across a kill -9. Writes sent to a shadow are refused (503, naming the
 //! master): there is one writer, so no split brain on writes while roles are
 //! clear. HA is on when `[HA] PEERS` names other controllers.
+//!
+//! `watch_loop` asks the peers for their `/ha/state` every second. A master
+//! that finds a peer holding the role since later steps down (the returning
+//! old master). A shadow that hears no master for `[HA] FAILOVER_AFTER` takes
+//! the role if `[HA] FAILOVER = auto` and it is in sync; one that hears the
+//! master compares `/table/hashes` every `[HA] SYNC_EVERY` and replaces the
+//! tables that differ with the master's rows, in one transaction.
 
 pub mod client;
 
@@ -119,11 +126,213 @@ pub fn spawn(app: Arc<dyn Daemon>, default_master: bool) -> Result<(), String> {
         if role.master { "master" } else { "shadow" },
         ha.peers.len() + 1
     );
+    let watch_db = crate::db::open(&app.config().database).map_err(|e| e.to_string())?;
+    let watcher = app.clone();
     std::thread::Builder::new()
         .name("ha-push".into())
         .spawn(move || push_loop(app, db))
         .map_err(|e| e.to_string())?;
+    std::thread::Builder::new()
+        .name("ha-watch".into())
+        .spawn(move || watch_loop(watcher, watch_db))
+        .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// A peer's answer to `/ha/state`: master, and since when.
+struct PeerState {
+    master: bool,
+    updated: String,
+    addr: SocketAddr,
+}
+
+fn peer_states(app: &dyn Daemon) -> Vec<PeerState> {
+    let Ok(token) = app.peer_token() else {
+        return Vec::new();
+    };
+    app.ha()
+        .peers
+        .iter()
+        .filter_map(|p| {
+            let (status, body) = client::request(
+                p.addr,
+                "GET",
+                "/ha/state",
+                &token,
+                None,
+                Duration::from_secs(2),
+            )
+            .ok()?;
+            if status != 200 {
+                return None;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+            Some(PeerState {
+                master: v.pointer("/ha/master") == Some(&serde_json::Value::Bool(true)),
+                updated: v
+                    .pointer("/ha/updated")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                addr: p.addr,
+            })
+        })
+        .collect()
+}
+
+fn watch_loop(app: Arc<dyn Daemon>, mut db: rusqlite::Connection) {
+    let cfg = app.config();
+    let mut master_seen = std::time::Instant::now();
+    let mut synced = std::time::Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let role = match write(app.as_ref(), &mut db, |store| {
+            crate::cmdb::journal::role(store.tx, cfg.ha_master)
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("HA: cannot read the role: {e}");
+                continue;
+            }
+        };
+        // `/ha/master/_set` may have changed it.
+        app.ha().set_master(role.master);
+        let peers = peer_states(app.as_ref());
+        let master = peers.iter().find(|p| p.master);
+        if role.master {
+            if let Some(newer) = peers.iter().find(|p| p.master && p.updated > role.updated) {
+                log::warn!(
+                    "HA: {} holds the master role since {}: {} becomes shadow",
+                    newer.addr,
+                    newer.updated,
+                    app.ha().name
+                );
+                // What it had not sent is stale now: the new master's
+                // tables win (the table sync repairs this one).
+                let stepped = write(app.as_ref(), &mut db, |store| {
+                    for peer in &app.ha().peers {
+                        crate::cmdb::journal::delete_for(store.tx, &peer.name)?;
+                    }
+                    crate::cmdb::journal::set_role(store.tx, false, false, false)
+                });
+                if stepped.is_ok() {
+                    app.ha().set_master(false);
+                    master_seen = std::time::Instant::now();
+                    synced = std::time::Instant::now() - cfg.ha_sync_every;
+                }
+            }
+            continue;
+        }
+        match master {
+            Some(m) => {
+                master_seen = std::time::Instant::now();
+                if synced.elapsed() >= cfg.ha_sync_every {
+                    synced = std::time::Instant::now();
+                    match sync_tables(app.as_ref(), &mut db, m.addr) {
+                        Ok(0) => {}
+                        Ok(n) => log::warn!("HA: {n} tables differed from the master's; replaced"),
+                        Err(e) => log::warn!("HA: table sync with {}: {e}", m.addr),
+                    }
+                }
+            }
+            None if cfg.ha_auto_failover
+                && master_seen.elapsed() >= cfg.ha_failover_after
+                && (role.insync || role.overrule) =>
+            {
+                log::warn!(
+                    "HA: no master for {}s: {} takes the master role",
+                    master_seen.elapsed().as_secs(),
+                    app.ha().name
+                );
+                if write(app.as_ref(), &mut db, |store| {
+                    crate::cmdb::journal::set_role(store.tx, true, true, role.overrule)
+                })
+                .is_ok()
+                {
+                    app.ha().set_master(true);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// Compares the repairable tables with the master's and replaces those that
+/// differ, in one transaction; answers how many.
+fn sync_tables(
+    app: &dyn Daemon,
+    db: &mut rusqlite::Connection,
+    master: SocketAddr,
+) -> Result<usize, String> {
+    let token = app.peer_token()?;
+    // Only with nothing on its way from the master: entries in flight make
+    // the tables differ for a moment, and are no damage to repair.
+    let waiting = format!("/journal/{}", app.ha().name);
+    let (status, _) = client::request(master, "GET", &waiting, &token, None, PEER_TIMEOUT)?;
+    if status != 404 {
+        return Ok(0);
+    }
+    let (status, body) =
+        client::request(master, "GET", "/table/hashes", &token, None, PEER_TIMEOUT)?;
+    if status != 200 {
+        return Err(format!("/table/hashes answered {status}"));
+    }
+    let theirs: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let ours = read(app, db, crate::cmdb::tables::hashes).map_err(|e| e.to_string())?;
+    let differing: Vec<&str> = crate::cmdb::tables::repairable()
+        .filter(|t| theirs.pointer(&format!("/table/hashes/{t}")) != ours.get(*t))
+        .collect();
+    let mut rows = Vec::new();
+    for table in &differing {
+        let (status, body) = client::request(
+            master,
+            "GET",
+            &format!("/table/data/{table}"),
+            &token,
+            None,
+            PEER_TIMEOUT,
+        )?;
+        if status != 200 {
+            return Err(format!("/table/data/{table} answered {status}"));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let list = v
+            .pointer(&format!("/table/data/{table}"))
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .ok_or_else(|| format!("/table/data/{table}: no rows"))?;
+        rows.push((*table, list));
+    }
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // Several tables change together: foreign keys are checked once, at the
+    // end, and a violation undoes the whole repair.
+    db.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(|e| e.to_string())?;
+    let repaired = write(app, db, |store| {
+        for (table, list) in &rows {
+            crate::cmdb::tables::replace(store, table, list)?;
+        }
+        let violations: i64 =
+            store
+                .tx
+                .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
+        if violations > 0 {
+            return Err(crate::cmdb::Error::Internal(format!(
+                "{violations} foreign key violations"
+            )));
+        }
+        Ok(())
+    });
+    let _ = db.execute_batch("PRAGMA foreign_keys = ON");
+    repaired.map_err(|e| e.to_string())?;
+    app.changed();
+    app.regen().request(crate::gen::Service::Dhcp, None);
+    app.regen().request(crate::gen::Service::Dns, None);
+    Ok(rows.len())
 }
 
 fn push_loop(app: Arc<dyn Daemon>, mut db: rusqlite::Connection) {
