@@ -96,6 +96,8 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("HA", "FAILOVER", "manual"),
     ("HA", "FAILOVER_AFTER", "10s"),
     ("HA", "SYNC_EVERY", "30s"),
+    // Shadows fetch the image files the master packed (from its /files).
+    ("HA", "SYNC_IMAGES", "yes"),
     // Exporters and importers served at /export/{name} and /import/{name}
     // (comma lists; built in: prometheus); where imported Prometheus rules go,
     // and the promtool that checks them first (empty: no check).
@@ -237,6 +239,7 @@ pub struct Config {
     pub ha_auto_failover: bool,
     pub ha_failover_after: Duration,
     pub ha_sync_every: Duration,
+    pub ha_sync_images: bool,
     /// `[PLUGINS]`
     pub allowed_exporters: Vec<String>,
     pub allowed_importers: Vec<String>,
@@ -596,6 +599,7 @@ impl Config {
                 's',
             )?,
             ha_sync_every: parse_duration("HA", "SYNC_EVERY", &get("HA", "SYNC_EVERY"), 's')?,
+            ha_sync_images: parse_bool("HA", "SYNC_IMAGES", &get("HA", "SYNC_IMAGES"))?,
             allowed_exporters: list(&get("PLUGINS", "ALLOWED_EXPORTERS")),
             allowed_importers: list(&get("PLUGINS", "ALLOWED_IMPORTERS")),
             prometheus_rules: PathBuf::from(get("PLUGINS", "PROMETHEUS_RULES")),

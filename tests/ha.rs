@@ -143,6 +143,15 @@ fn the_shadow_follows_the_master_exactly_once() {
     assert_eq!(c["message"]["c1"]["ha"]["master"], true, "{c}");
     assert_eq!(c["message"]["c2"]["ha"]["master"], false, "{c}");
     assert_eq!(m.get("/ha/syncimage/compute").status, 404);
+    let h = m.get("/monitor/ha").json();
+    assert_eq!(
+        h["monitor"]["status"]["ha"]["c1"]["status"], "active",
+        "{h}"
+    );
+    assert_eq!(
+        s.get("/monitor/ha/c2").json()["monitor"]["status"]["c2"]["status"],
+        "standby"
+    );
     assert_eq!(m.get_open("/ha/state").status, 401);
 
     // The shadow takes over when told to, and then accepts changes.
@@ -163,6 +172,20 @@ fn without_peers_ha_is_off() {
         "a lone controller is master"
     );
     assert_eq!(d.get("/journal/nobody").status, 404);
+    let h = d.get("/monitor/ha").json();
+    assert_eq!(
+        h["monitor"]["status"]["ha"]["controller"]["status"], "active",
+        "{h}"
+    );
+    assert_eq!(d.get("/monitor/ha/nobody").status, 404);
+    let mo = d.get("/monitor/mother").json();
+    assert_eq!(
+        mo["monitor"]["status"]["mother"]["jobs"]["status"], "running",
+        "{mo}"
+    );
+    assert_eq!(d.get("/monitor/mother/jobs").status, 200);
+    assert_eq!(d.get("/monitor/mother/nope").status, 404);
+    assert_eq!(d.get_open("/monitor/mother").status, 401);
 }
 
 fn ha_opts(name: &str, listen: &str, peer: &str, master: bool, extra: &str) -> Options {
@@ -175,7 +198,7 @@ fn ha_opts(name: &str, listen: &str, peer: &str, master: bool, extra: &str) -> O
 fn failover_and_the_old_master_returns_as_shadow_and_tables_are_repaired() {
     let (p1, p2) = (free_port("127.0.0.1"), free_port("127.0.0.3"));
     let (a1, a2) = (format!("127.0.0.1:{p1}"), format!("127.0.0.3:{p2}"));
-    let extra = "FAILOVER = auto\nFAILOVER_AFTER = 2s\nSYNC_EVERY = 1s\n";
+    let extra = "FAILOVER = auto\nFAILOVER_AFTER = 2s\nSYNC_EVERY = 1s\n[FILES]\nSEEDER =\n";
     let m_opts = || ha_opts("c1", &a1, &format!("c2={a2}"), true, extra);
     let s_opts = || ha_opts("c2", &a2, &format!("c1={a1}"), false, extra);
     let mut m = Daemon::start_with("ha-fail-1", m_opts());
@@ -197,6 +220,36 @@ fn failover_and_the_old_master_returns_as_shadow_and_tables_are_repaired() {
     });
     assert!(repaired, "{}", s.log());
     wait_in_step(&mut m, &mut s);
+
+    // An image packed on the master reaches the shadow's files.
+    let root = m.dir.join("var/images/compute");
+    for d in ["boot", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("boot/vmlinuz-6.1.0"), vec![7u8; 300_000]).unwrap();
+    std::fs::write(root.join("boot/initrd.img-6.1.0"), vec![9u8; 200_000]).unwrap();
+    std::fs::write(root.join("etc/marker"), "synced").unwrap();
+    let r = m.get("/config/osimage/compute/_pack");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let packed = wait_until(Duration::from_secs(30), || {
+        m.get("/config/osimage/compute").json()["config"]["osimage"]["compute"]["imagefile"]
+            .is_string()
+    });
+    assert!(packed, "{}", m.log());
+    let img = m.get("/config/osimage/compute").json()["config"]["osimage"]["compute"].clone();
+    let fetched = wait_until(Duration::from_secs(20), || {
+        ["kernelfile", "initrdfile", "imagefile"].iter().all(|k| {
+            let name = img[*k].as_str().unwrap_or("");
+            let (a, b) = (
+                m.dir.join("var/files").join(name),
+                s.dir.join("var/files").join(name),
+            );
+            b.is_file() && std::fs::read(&a).ok() == std::fs::read(&b).ok()
+        })
+    });
+    assert!(fetched, "the shadow did not fetch the image:\n{}", s.log());
+    let torrent = format!("{}.torrent", img["imagefile"].as_str().unwrap());
+    assert!(s.dir.join("var/files").join(torrent).is_file());
 
     // The master dies: the shadow takes over, and accepts changes.
     let dir = m.dir.clone();

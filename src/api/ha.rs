@@ -138,7 +138,7 @@ fn state(ctx: &Ctx) -> Result<Value, ApiError> {
     let role = journal::role(ctx.tx, ctx.app.config.ha_master)?;
     Ok(json!({
         "enabled": ctx.app.ha.enabled(),
-        "syncimages": false,
+        "syncimages": ctx.app.config.ha_sync_images,
         "insync": role.insync,
         "sharedip": false,
         "overrule": role.overrule,
@@ -256,24 +256,24 @@ pub fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::Empty)
 }
 
-/// `GET /monitor/ha[/{name}]`: each controller's role as this one knows it.
+/// `GET /monitor/ha[/{name}]`: each controller's role as this one knows it
+/// (a lone controller is active).
 pub fn monitor(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    require_ha(ctx)?;
     let mut all = Map::new();
     let me = if ctx.app.ha.is_master() {
-        "master"
+        "active"
     } else {
-        "shadow"
+        "standby"
     };
     all.insert(
         ctx.app.ha.name.clone(),
-        json!({ "status": me, "state": format!("{} {me}", ctx.app.ha.name) }),
+        json!({ "status": me, "state": format!("{} ok", ctx.app.ha.name) }),
     );
     for peer in &ctx.app.ha.peers {
         let waiting = journal::list(ctx.tx, &peer.name)?.len();
         all.insert(
             peer.name.clone(),
-            json!({ "status": "peer", "state": format!("{} journal entries waiting", waiting) }),
+            json!({ "status": "peer", "state": format!("{} ok, {waiting} journal entries waiting", peer.name) }),
         );
     }
     match ctx.params.first() {
@@ -281,6 +281,46 @@ pub fn monitor(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         Some(name) => match all.remove(name) {
             Some(v) => Reply::ok(json!({ "monitor": { "status": { name: v } } })),
             None => Err(ApiError::not_found(format!("no controller '{name}'"))),
+        },
+    }
+}
+
+/// `GET /monitor/mother[/{name}]`: the daemon's background parts.
+pub fn mother(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let (queued, running) = crate::cmdb::queue::counts(ctx.tx)?;
+    let mut all = Map::new();
+    all.insert(
+        ctx.app.ha.name.clone(),
+        json!({ "status": "running", "state": format!("{} ok", ctx.app.ha.name) }),
+    );
+    all.insert(
+        "jobs".into(),
+        json!({ "status": "running", "state": format!("{running} running, {queued} queued") }),
+    );
+    for service in [crate::gen::Service::Dhcp, crate::gen::Service::Dns] {
+        let (status, state) = match ctx.app.regen.last_error(service) {
+            None => ("running", format!("{} configuration ok", service.name())),
+            Some(e) => (
+                "failed",
+                format!("{} configuration rejected: {e}", service.name()),
+            ),
+        };
+        all.insert(
+            format!("{}-generator", service.name()),
+            json!({ "status": status, "state": state }),
+        );
+    }
+    if ctx.app.ha.enabled() {
+        all.insert(
+            "ha".into(),
+            json!({ "status": "running", "state": format!("{} peers", ctx.app.ha.peers.len()) }),
+        );
+    }
+    match ctx.params.first() {
+        None => Reply::ok(json!({ "monitor": { "status": { "mother": all } } })),
+        Some(name) => match all.remove(name) {
+            Some(v) => Reply::ok(json!({ "monitor": { "status": { name: v } } })),
+            None => Err(ApiError::not_found(format!("no mother entry '{name}'"))),
         },
     }
 }

@@ -238,6 +238,8 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/ha/syncimage/{}",                           Token, R, ha::syncimage),
     f(Get,  "/monitor/ha",                                Token, R, ha::monitor),
     f(Get,  "/monitor/ha/{}",                             Token, R, ha::monitor),
+    f(Get,  "/monitor/mother",                            Token, R, ha::mother),
+    f(Get,  "/monitor/mother/{}",                         Token, R, ha::mother),
 
     // Exporters (no token) and importers (token).
     f(Get,  "/export/{}",                                 Open,  R, plugins::export),

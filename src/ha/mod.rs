@@ -233,6 +233,11 @@ fn watch_loop(app: Arc<dyn Daemon>, mut db: rusqlite::Connection) {
                         Ok(n) => log::warn!("HA: {n} tables differed from the master's; replaced"),
                         Err(e) => log::warn!("HA: table sync with {}: {e}", m.addr),
                     }
+                    if cfg.ha_sync_images {
+                        if let Err(e) = sync_images(app.as_ref(), &mut db, m.addr) {
+                            log::warn!("HA: image sync with {}: {e}", m.addr);
+                        }
+                    }
                 }
             }
             None if cfg.ha_auto_failover
@@ -255,6 +260,69 @@ fn watch_loop(app: Arc<dyn Daemon>, mut db: rusqlite::Connection) {
             None => {}
         }
     }
+}
+
+/// Fetches from the master the image files the images and tags name and
+/// this controller lacks (and their torrents), into `IMAGE_FILES`.
+fn sync_images(
+    app: &dyn Daemon,
+    db: &mut rusqlite::Connection,
+    master: SocketAddr,
+) -> Result<(), String> {
+    let names = read(app, db, |store| {
+        let mut stmt = store.tx.prepare(
+            "SELECT kernelfile, initrdfile, imagefile FROM osimage
+             UNION ALL SELECT kernelfile, initrdfile, imagefile FROM osimagetag",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok([
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ])
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let [k, i, f] = row?;
+            out.extend(k);
+            out.extend(i);
+            if let Some(f) = f {
+                out.push(format!("{f}.torrent"));
+                out.push(f);
+            }
+        }
+        Ok(out)
+    })
+    .map_err(|e| e.to_string())?;
+    let files = &app.config().image_files;
+    std::fs::create_dir_all(files).map_err(|e| e.to_string())?;
+    let token = app.peer_token()?;
+    for name in names {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.contains(['/', '\\'])
+            && name.bytes().all(|b| b.is_ascii_graphic());
+        if !plain || files.join(&name).is_file() {
+            continue;
+        }
+        let bytes = client::download(
+            master,
+            &format!("/files/{name}"),
+            &token,
+            &files.join(&name),
+            Duration::from_secs(60),
+        )?;
+        log::info!("HA: fetched {name} ({bytes} bytes) from the master");
+        if let Some(hash) = name
+            .ends_with(".torrent")
+            .then(|| std::fs::read(files.join(&name)).ok())
+            .flatten()
+            .and_then(|b| crate::torrent::info_hash_of(&b).ok())
+        {
+            app.tracker().allow(hash);
+        }
+    }
+    Ok(())
 }
 
 /// Compares the repairable tables with the master's and replaces those that
