@@ -164,6 +164,17 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("luna2d-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench dir");
+    // One part alone, while working on it: LUNA2D_BENCH_ONLY=ha|images|control.
+    if let Ok(part) = std::env::var("LUNA2D_BENCH_ONLY") {
+        match part.as_str() {
+            "ha" => ha_bench(&dir),
+            "images" => images_bench(&dir),
+            "control" => control_bench(&dir),
+            other => eprintln!("LUNA2D_BENCH_ONLY: unknown part '{other}'"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let ini = dir.join("bench.ini");
     std::fs::write(
         &ini,
@@ -300,6 +311,7 @@ fn main() {
     transfer(addr, &token, &dir);
     control_bench(&dir);
     images_bench(&dir);
+    ha_bench(&dir);
 
     // Both sides of the comparison start from this state.
     let snapshot = dir.join("snapshot.db");
@@ -756,6 +768,184 @@ fn images_bench(dir: &Path) {
         from_seed as f64 / size as f64
     );
     drop(side);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts `ours` listening on `listen` with `ini_text`; answers the child
+/// and an admin token.
+fn start_at(dir: &Path, listen: &str, ini_text: &str) -> (Child, SocketAddr, String) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let ini = dir.join("bench.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[LOGGER]\nLOGFILE = {}\n{ini_text}",
+            dir.join("daemon.log").display()
+        ),
+    )
+    .expect("ini");
+    let mut child = Command::new(ours_bin())
+        .args(["--listen", listen, "--config"])
+        .arg(&ini)
+        .arg("--data")
+        .arg(dir.join("var"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start luna2d");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut banner)
+        .expect("banner");
+    let addr: SocketAddr = listen.parse().expect("address");
+    let mut c = Client::connect(addr);
+    let (_, body) = c.call(
+        "POST",
+        "/token",
+        "",
+        Some(r#"{"username":"luna","password":"luna"}"#),
+    );
+    let token = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    (child, addr, token)
+}
+
+fn free_port_on(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn node_body(name: &str) -> String {
+    format!(r#"{{"config":{{"node":{{"{name}":{{"group":"compute","comment":"ha"}}}}}}}}"#)
+}
+
+/// Replication: lag from the master's reply to the shadow having the change,
+/// at 200 writes/s; and the time a shadow down for 10,000 writes takes to
+/// catch up once back.
+fn ha_bench(dir: &Path) {
+    let dir = dir.join("ha");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (p1, p2) = (free_port_on("127.0.0.1"), free_port_on("127.0.0.2"));
+    let (a1, a2) = (format!("127.0.0.1:{p1}"), format!("127.0.0.2:{p2}"));
+    let common = "[API]\nSECRET_KEY = bench-ha-shared-secret-0123456789\n[HA]\n";
+    let m_ini = format!("{common}NAME = c1\nPEERS = c2={a2}\nMASTER = yes\n");
+    let s_ini = format!("{common}NAME = c2\nPEERS = c1={a1}\nMASTER = no\n");
+    let (mut master, maddr, mtoken) = start_at(&dir.join("c1"), &a1, &m_ini);
+    let (shadow, saddr, stoken) = start_at(&dir.join("c2"), &a2, &s_ini);
+
+    // Lag at 200 writes/s for 5 s.
+    let writes = 1000usize;
+    let acked: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
+        Arc::new(std::sync::Mutex::new(vec![None; writes]));
+    let writer = {
+        let acked = acked.clone();
+        let mtoken = mtoken.clone();
+        std::thread::spawn(move || {
+            let mut c = Client::connect(maddr);
+            let start = Instant::now();
+            for i in 0..writes {
+                let due = start + Duration::from_millis(5 * i as u64);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let name = format!("lag{i:05}");
+                let (status, _) = c.call(
+                    "POST",
+                    &format!("/config/node/{name}"),
+                    &mtoken,
+                    Some(&node_body(&name)),
+                );
+                assert_eq!(status, 201, "{name}");
+                acked.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(Instant::now());
+            }
+        })
+    };
+    let mut lags = Vec::new();
+    let mut sc = Client::connect(saddr);
+    for i in 0..writes {
+        let name = format!("lag{i:05}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, _) = sc.call("GET", &format!("/config/node/{name}"), &stoken, None);
+            if status == 200 || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let seen = Instant::now();
+        let sent = loop {
+            if let Some(t) = acked.lock().unwrap_or_else(|e| e.into_inner())[i] {
+                break t;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        lags.push(seen.saturating_duration_since(sent));
+    }
+    writer.join().expect("writer");
+    lags.sort();
+    println!(
+        "ha lag          {writes} writes at 200/s, master reply to shadow visible: p50 {} p99 {}, target p99 <= 1 s",
+        ms(percentile(&lags, 0.5)),
+        ms(percentile(&lags, 0.99))
+    );
+
+    // Catch-up after 10,000 writes missed.
+    let mut shadow = shadow;
+    let _ = shadow.kill();
+    let _ = shadow.wait();
+    let n = 10_000usize;
+    let handles: Vec<_> = (0..4)
+        .map(|k| {
+            let mtoken = mtoken.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(maddr);
+                for i in (k..n).step_by(4) {
+                    let name = format!("up{i:05}");
+                    let (status, _) = c.call(
+                        "POST",
+                        &format!("/config/node/{name}"),
+                        &mtoken,
+                        Some(&node_body(&name)),
+                    );
+                    assert_eq!(status, 201, "{name}");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("writer");
+    }
+    let started = Instant::now();
+    let (mut shadow, saddr, stoken) = start_at(&dir.join("c2"), &a2, &s_ini);
+    let mut sc = Client::connect(saddr);
+    let mut caught = false;
+    while started.elapsed() < Duration::from_secs(300) {
+        let (status, _) = sc.call(
+            "GET",
+            &format!("/config/node/up{:05}", n - 1),
+            &stoken,
+            None,
+        );
+        let mut mc = Client::connect(maddr);
+        let (pending, _) = mc.call("GET", "/journal/c2", &mtoken, None);
+        if status == 200 && pending == 404 {
+            caught = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "ha catch-up     a shadow down for {n} writes: {} in {:.1} s, target <= 10 s",
+        if caught { "caught up" } else { "NOT caught up" },
+        started.elapsed().as_secs_f64()
+    );
+    let _ = shadow.kill();
+    let _ = shadow.wait();
+    let _ = master.kill();
+    let _ = master.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

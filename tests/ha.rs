@@ -63,6 +63,21 @@ fn burst(m: &mut Daemon, from: usize, to: usize) {
             );
             assert_eq!(r.status, 201, "{}", r.text());
         }
+        if i % 30 == 0 {
+            // A network, and a secret (sealed on each controller with its own key).
+            let net = format!("net{i}");
+            let r = m.post(
+                &format!("/config/network/{net}"),
+                json!({"config": {"network": {net.clone(): {"network": format!("10.{}.0.0/16", 200 + i / 30), "dhcp": false}}}}),
+            );
+            assert_eq!(r.status, 201, "{}", r.text());
+            let r = m.post(
+                &format!("/config/secrets/node/{name}"),
+                json!({"config": {"secrets": {"node": {name.clone(): [
+                    {"name": "key", "content": format!("secret {i}"), "path": "/etc/key"}]}}}}),
+            );
+            assert!(r.status == 201 || r.status == 204, "{}", r.text());
+        }
         if i % 25 == 0 {
             let g = format!("g{i}");
             let r = m.post(
@@ -85,9 +100,11 @@ fn wait_in_step(m: &mut Daemon, s: &mut Daemon) {
         let nodes = |v: &Value| v["table"]["hashes"]["node"].clone();
         let groups = |v: &Value| v["table"]["hashes"]["group"].clone();
         let ifaces = |v: &Value| v["table"]["hashes"]["nodeinterface"].clone();
+        let networks = |v: &Value| v["table"]["hashes"]["network"].clone();
         nodes(&last.0) == nodes(&last.1)
             && groups(&last.0) == groups(&last.1)
             && ifaces(&last.0) == ifaces(&last.1)
+            && networks(&last.0) == networks(&last.1)
     });
     assert!(same, "the shadow did not catch up:\n{}\n{}", last.0, last.1);
 }
@@ -115,6 +132,9 @@ fn the_shadow_follows_the_master_exactly_once() {
     wait_in_step(&mut m, &mut s);
     let n = s.get("/config/node/c010").json();
     assert_eq!(n["config"]["node"]["c010"]["comment"], "changed 10", "{n}");
+    // The secret arrived, readable on the shadow (sealed with its own key).
+    let sec = s.get("/config/secrets/node/n030").json();
+    assert!(sec.to_string().contains("secret 30"), "{sec}");
 
     // The shadow dies in the middle of a burst and comes back.
     let dir = s.dir.clone();

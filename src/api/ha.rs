@@ -5,13 +5,15 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{routes, transact, ApiError, Ctx, Reply, Worker};
+use super::{routes, ApiError, Ctx, Reply, Worker};
 use crate::cmdb::journal;
 use crate::http::{Incoming, Method, Outgoing};
 
-/// `POST /journal`: applies the entries in order, each in its own
-/// transaction with the record of it being applied, skipping those applied
-/// before (exactly once). Answers `{"applied_through": id}`.
+/// `POST /journal`: applies the entries in order, in one transaction, each
+/// inside a savepoint with the record of it being applied, skipping those
+/// applied before (exactly once). An entry refused here is rolled back to
+/// its savepoint, marked applied, and the controller marked out of sync.
+/// Answers `{"applied_through": id}`.
 pub fn apply_journal(worker: &mut Worker, body: Option<Value>) -> Result<Outgoing, ApiError> {
     let app = worker.app.clone();
     let entries = body
@@ -25,104 +27,105 @@ pub fn apply_journal(worker: &mut Worker, body: Option<Value>) -> Result<Outgoin
             app.ha.name
         )));
     }
-    let mut through = 0i64;
+    // Decoded and routed before anything is written: a malformed batch
+    // changes nothing.
+    let mut plan = Vec::with_capacity(entries.len());
     for e in entries {
         let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
         let id = e.get("id").and_then(Value::as_i64).unwrap_or(0);
         let sendby = field("sendby").to_string();
-        let path = field("path").to_string();
-        let method = Method::parse(field("method"));
-        let payload = crate::util::b64_decode(field("payload"))
-            .ok_or_else(|| ApiError::bad(format!("journal entry {id}: payload is not base64")))?;
         if id <= 0 || sendby.is_empty() {
             return Err(ApiError::bad("each journal entry needs an id and a sender"));
         }
-        apply_one(worker, &sendby, id, method, &path, payload)?;
+        let payload = crate::util::b64_decode(field("payload"))
+            .ok_or_else(|| ApiError::bad(format!("journal entry {id}: payload is not base64")))?;
+        let path = field("path").to_string();
+        let method = Method::parse(field("method"));
+        let (path_only, query) = path.split_once('?').unwrap_or((&path, ""));
+        let segments = routes::split_path(path_only)
+            .ok_or_else(|| ApiError::bad(format!("journal entry {id}: malformed path")))?;
+        let routes::Found::Route(route, params) = routes::find(method, &segments) else {
+            return Err(ApiError::bad(format!(
+                "journal entry {id}: no route for {path}"
+            )));
+        };
+        if !routes::replicated(route) {
+            return Err(ApiError::bad(format!(
+                "journal entry {id}: {path} is not a replicated change"
+            )));
+        }
+        let body = if payload.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            serde_json::from_slice::<Value>(&payload).ok()
+        };
+        // The request value of the replay: the dispatcher's, not a socket's.
+        let req = Incoming {
+            method,
+            path: path_only.to_string(),
+            query: query.to_string(),
+            headers: Vec::new(),
+            remote: None,
+            body: payload,
+        };
+        plan.push((id, sendby, route, params, body, req));
+    }
+    let _writing = app.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let tx = worker
+        .db
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut through = 0i64;
+    let mut regen = false;
+    for (id, sendby, route, params, body, req) in plan {
         through = through.max(id);
+        if journal::applied(&tx, &sendby)? >= id {
+            continue;
+        }
+        tx.execute_batch("SAVEPOINT luna_entry")?;
+        let mut ctx = Ctx {
+            store: crate::cmdb::Store {
+                tx: &tx,
+                config: &app.config,
+                sealer: &app.sealer,
+            },
+            app: &app,
+            req: &req,
+            token: None,
+            params,
+            body,
+        };
+        let ran = routes::run(route, &mut ctx);
+        drop(ctx);
+        match ran {
+            Ok(_) => {
+                tx.execute_batch("RELEASE luna_entry")?;
+                regen |= route.regen;
+            }
+            Err(e) => {
+                // Refused here though accepted there: the controllers differ.
+                log::warn!(
+                    "HA: journal entry {id} from {sendby} ({} {}) failed here: {e}",
+                    req.method.as_str(),
+                    req.path
+                );
+                tx.execute_batch("ROLLBACK TO luna_entry; RELEASE luna_entry")?;
+                let role = journal::role(&tx, false)?;
+                journal::set_role(&tx, role.master, false, role.overrule)?;
+            }
+        }
+        journal::mark_applied(&tx, &sendby, id)?;
+    }
+    tx.commit()?;
+    app.generation
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    if regen {
+        app.regen.request(crate::gen::Service::Dhcp, None);
+        app.regen.request(crate::gen::Service::Dns, None);
     }
     Ok(super::json_reply(
         200,
         &json!({ "applied_through": through }),
     ))
-}
-
-/// Applies one entry through the route it was sent to, as that request would
-/// have run here.
-fn apply_one(
-    worker: &mut Worker,
-    sendby: &str,
-    id: i64,
-    method: Method,
-    path: &str,
-    payload: Vec<u8>,
-) -> Result<(), ApiError> {
-    let app = worker.app.clone();
-    let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
-    let segments = routes::split_path(path_only)
-        .ok_or_else(|| ApiError::bad(format!("journal entry {id}: malformed path")))?;
-    let routes::Found::Route(route, params) = routes::find(method, &segments) else {
-        return Err(ApiError::bad(format!(
-            "journal entry {id}: no route for {path}"
-        )));
-    };
-    if !routes::replicated(route) {
-        return Err(ApiError::bad(format!(
-            "journal entry {id}: {path} is not a replicated change"
-        )));
-    }
-    let body = if payload.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<Value>(&payload).ok()
-    };
-    // The request value of the replay: the dispatcher's, not a socket's.
-    let req = Incoming {
-        method,
-        path: path_only.to_string(),
-        query: query.to_string(),
-        headers: Vec::new(),
-        remote: None,
-        body: payload,
-    };
-    let applied = transact(
-        worker,
-        &app,
-        &req,
-        true,
-        None,
-        params.clone(),
-        body.clone(),
-        |ctx| {
-            if journal::applied(ctx.tx, sendby)? >= id {
-                return Ok(Reply::Empty);
-            }
-            let reply = routes::run(route, ctx)?;
-            journal::mark_applied(ctx.tx, sendby, id)?;
-            Ok(reply)
-        },
-    );
-    match applied {
-        Ok(_) => {
-            app.generation
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            if route.regen {
-                app.regen.request(crate::gen::Service::Dhcp, None);
-                app.regen.request(crate::gen::Service::Dns, None);
-            }
-        }
-        Err(e) => {
-            // Refused here though accepted there: the controllers differ.
-            // Recorded as applied (never retried forever) and as out of sync.
-            log::warn!("HA: journal entry {id} from {sendby} ({path}) failed here: {e}");
-            transact(worker, &app, &req, true, None, params, None, |ctx| {
-                journal::mark_applied(ctx.tx, sendby, id)?;
-                let role = journal::role(ctx.tx, false)?;
-                journal::set_role(ctx.tx, role.master, false, role.overrule)?;
-                Ok(Reply::Empty)
-            })?;
-        }
-    }
-    Ok(())
 }
 
 /// The route of `POST /journal`; the dispatcher runs `apply_journal`
