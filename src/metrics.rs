@@ -26,6 +26,9 @@ struct Class {
     buckets: [AtomicU64; BUCKETS.len()],
 }
 
+/// A counter rendered per class: name, help, and where it is kept.
+type Counter = (&'static str, &'static str, fn(&Class) -> &AtomicU64);
+
 #[derive(Default)]
 pub struct Metrics {
     classes: [Class; CLASSES.len()],
@@ -66,29 +69,27 @@ impl Metrics {
 
     /// The Prometheus text of the request metrics.
     pub fn render(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP luna_http_requests_total Requests answered, by route class.\n\
-             # TYPE luna_http_requests_total counter"
-        );
-        for (name, c) in CLASSES.iter().zip(&self.classes) {
-            let _ = writeln!(
-                out,
-                "luna_http_requests_total{{class=\"{name}\"}} {}",
-                c.requests.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP luna_http_errors_total Requests answered with a 5xx status, by route class.\n\
-             # TYPE luna_http_errors_total counter"
-        );
-        for (name, c) in CLASSES.iter().zip(&self.classes) {
-            let _ = writeln!(
-                out,
-                "luna_http_errors_total{{class=\"{name}\"}} {}",
-                c.errors.load(Ordering::Relaxed)
-            );
+        let counters: [Counter; 2] = [
+            (
+                "luna_http_requests_total",
+                "Requests answered, by route class.",
+                |c| &c.requests,
+            ),
+            (
+                "luna_http_errors_total",
+                "Requests answered with a 5xx status, by route class.",
+                |c| &c.errors,
+            ),
+        ];
+        for (metric, help, field) in counters {
+            let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+            for (name, c) in CLASSES.iter().zip(&self.classes) {
+                let _ = writeln!(
+                    out,
+                    "{metric}{{class=\"{name}\"}} {}",
+                    field(c).load(Ordering::Relaxed)
+                );
+            }
         }
         let _ = writeln!(
             out,

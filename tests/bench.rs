@@ -184,17 +184,7 @@ fn main() {
     let (mut child, addr) = start(ours_bin(), &dir.join("var"), &ini);
     let pid = child.id();
     let mut c = Client::connect(addr);
-    let (status, body) = c.call(
-        "POST",
-        "/token",
-        "",
-        Some(r#"{"username":"luna","password":"luna"}"#),
-    );
-    assert_eq!(status, 201);
-    let token: String = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = login(&mut c);
     println!("luna2d benchmark: {NODES} nodes, {LOAD_CLIENTS} connections, {LOAD_SECONDS} s per load test");
 
     // Seeding through the API.
@@ -415,16 +405,7 @@ fn control_bench(dir: &Path) {
     .expect("ini");
     let (mut child, addr) = start(ours_bin(), &dir.join("var"), &ini);
     let mut c = Client::connect(addr);
-    let (_, body) = c.call(
-        "POST",
-        "/token",
-        "",
-        Some(r#"{"username":"luna","password":"luna"}"#),
-    );
-    let token = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = login(&mut c);
     let post = |c: &mut Client, path: &str, body: String| {
         let (status, text) = c.call("POST", path, &token, Some(&body));
         assert!(
@@ -640,16 +621,7 @@ fn images_bench(dir: &Path) {
     .expect("ini");
     let (child, addr) = start(ours_bin(), &dir.join("var"), &ini);
     let mut c = Client::connect(addr);
-    let (_, body) = c.call(
-        "POST",
-        "/token",
-        "",
-        Some(r#"{"username":"luna","password":"luna"}"#),
-    );
-    let token = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = login(&mut c);
     let side = Side {
         name: "ours",
         pid: child.id(),
@@ -798,16 +770,7 @@ fn start_at(dir: &Path, listen: &str, ini_text: &str) -> (Child, SocketAddr, Str
         .expect("banner");
     let addr: SocketAddr = listen.parse().expect("address");
     let mut c = Client::connect(addr);
-    let (_, body) = c.call(
-        "POST",
-        "/token",
-        "",
-        Some(r#"{"username":"luna","password":"luna"}"#),
-    );
-    let token = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = login(&mut c);
     (child, addr, token)
 }
 
@@ -949,6 +912,21 @@ fn ha_bench(dir: &Path) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Logs in as the API user on `c`'s daemon; answers the token.
+fn login(c: &mut Client) -> String {
+    let (status, body) = c.call(
+        "POST",
+        "/token",
+        "",
+        Some(r#"{"username":"luna","password":"luna"}"#),
+    );
+    assert_eq!(status, 201, "token");
+    serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
 fn ours_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_luna2d"))
 }
@@ -994,17 +972,7 @@ fn transfer(addr: SocketAddr, token: &str, dir: &std::path::Path) {
     );
     let (mut child, addr2) = start(ours_bin(), &dir.join("var2"), &dir.join("bench.ini"));
     let mut c2 = Client::connect(addr2);
-    let (status, body) = c2.call(
-        "POST",
-        "/token",
-        "",
-        Some(r#"{"username":"luna","password":"luna"}"#),
-    );
-    assert_eq!(status, 201);
-    let token2: String = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token2 = login(&mut c2);
     let t = Instant::now();
     let (status, body) = c2.call(
         "POST",
@@ -1219,17 +1187,7 @@ fn start_side(name: &'static str, bin: &Path, dir: &Path, server_keys: &str) -> 
     let (child, addr) = start(bin, &data, &ini);
     let pid = child.id();
     let mut c = Client::connect(addr);
-    let (status, body) = c.call(
-        "POST",
-        "/token",
-        "",
-        Some(r#"{"username":"luna","password":"luna"}"#),
-    );
-    assert_eq!(status, 201, "{name}: token");
-    let token = serde_json::from_slice::<serde_json::Value>(&body).expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = login(&mut c);
     Side {
         name,
         child,

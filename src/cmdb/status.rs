@@ -59,14 +59,14 @@ pub fn add_outcome(
     Ok(())
 }
 
-/// The messages of `request_id` not read yet, oldest first; they are marked
-/// read.
-pub fn take_unread(tx: &Transaction, request_id: &str) -> Result<Vec<Message>, Error> {
+/// The messages of `request_id` matching `filter` (an SQL condition),
+/// oldest first; all of them are then marked read.
+fn take(tx: &Transaction, request_id: &str, filter: &str) -> Result<Vec<Message>, Error> {
     let rows: Vec<Message> = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT created, message, status, node, outcome FROM status
-             WHERE request_id = ?1 AND read = 0 ORDER BY id",
-        )?
+             WHERE request_id = ?1 {filter} ORDER BY id"
+        ))?
         .query_map([request_id], |r| {
             Ok(Message {
                 created: r.get(0)?,
@@ -84,28 +84,17 @@ pub fn take_unread(tx: &Transaction, request_id: &str) -> Result<Vec<Message>, E
     Ok(rows)
 }
 
+/// The messages of `request_id` not read yet, oldest first; they are marked
+/// read.
+pub fn take_unread(tx: &Transaction, request_id: &str) -> Result<Vec<Message>, Error> {
+    take(tx, request_id, "AND read = 0")
+}
+
 /// Every message of `request_id`, read or not, oldest first; all are
 /// marked read. For a requester that waited for its job: two identical
 /// requests share one job, and each must see its outcome.
 pub fn take_all(tx: &Transaction, request_id: &str) -> Result<Vec<Message>, Error> {
-    let rows: Vec<Message> = tx
-        .prepare_cached(
-            "SELECT created, message, status, node, outcome FROM status
-             WHERE request_id = ?1 ORDER BY id",
-        )?
-        .query_map([request_id], |r| {
-            Ok(Message {
-                created: r.get(0)?,
-                message: r.get(1)?,
-                status: r.get(2)?,
-                node: r.get(3)?,
-                outcome: r.get(4)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    tx.prepare_cached("UPDATE status SET read = 1 WHERE request_id = ?1 AND read = 0")?
-        .execute([request_id])?;
-    Ok(rows)
+    take(tx, request_id, "")
 }
 
 /// Whether any message was recorded for `request_id`.
