@@ -234,7 +234,7 @@ pub struct Config {
     pub tracker_trust_ip: bool,
     /// `[HA]`
     pub ha_name: String,
-    pub ha_peers: Vec<crate::ha::Peer>,
+    pub ha_peers: Vec<Peer>,
     pub ha_master: bool,
     pub ha_auto_failover: bool,
     pub ha_failover_after: Duration,
@@ -580,7 +580,7 @@ impl Config {
                 }
             },
             ha_name: get("HA", "NAME").trim().to_string(),
-            ha_peers: crate::ha::parse_peers(&get("HA", "PEERS"))
+            ha_peers: parse_peers(&get("HA", "PEERS"))
                 .map_err(|e| ConfigError(format!("[HA] PEERS {e}")))?,
             ha_master: parse_bool("HA", "MASTER", &get("HA", "MASTER"))?,
             ha_auto_failover: match get("HA", "FAILOVER").trim() {
@@ -742,6 +742,34 @@ fn parse_ini(text: &str) -> Result<Vec<(String, String, String)>, ConfigError> {
         ));
     }
     Ok(out)
+}
+
+/// Another controller.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
+/// Parses `[HA] PEERS`: `name=ip:port` entries, comma separated.
+pub fn parse_peers(text: &str) -> Result<Vec<Peer>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (name, addr) = p
+                .split_once('=')
+                .ok_or_else(|| format!("'{p}': name=ip:port expected"))?;
+            let addr: SocketAddr = addr
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{p}': an IP address and port expected"))?;
+            Ok(Peer {
+                name: name.trim().to_string(),
+                addr,
+            })
+        })
+        .collect()
 }
 
 /// A comma (or space) separated list.

@@ -1,7 +1,8 @@
 //! What background work needs of the running daemon: the settings, the
-//! templates, the write lock, the secrets sealer, and the handles of the other
-//! background parts. The API's `App` provides it; the generators (`gen`) and the
-//! job runner (`jobs`) take it, so neither reaches into the API.
+//! templates, the write lock, the secrets sealer. The API's `App` provides it;
+//! each background part (`gen`, `jobs`, `images`, `ha`) extends it with a
+//! `Host` trait of its own naming the handles it uses, so no part reaches into
+//! the API and this module names none of them.
 
 use std::sync::Mutex;
 
@@ -17,11 +18,7 @@ pub trait Daemon: Send + Sync + 'static {
     fn port(&self) -> u16;
     /// Held for every write transaction (see `api::dispatch`).
     fn write_lock(&self) -> &Mutex<()>;
-    fn regen(&self) -> &crate::gen::Regen;
     fn sealer(&self) -> &crate::secrets::Sealer;
-    fn jobs(&self) -> &crate::jobs::Jobs;
-    fn tracker(&self) -> &crate::tracker::Tracker;
-    fn ha(&self) -> &crate::ha::Ha;
     /// A token other controllers accept (they share the signing secret).
     fn peer_token(&self) -> Result<String, String>;
     /// Called after background work changed the model: what was derived from

@@ -101,20 +101,9 @@ impl crate::daemon::Daemon for App {
     fn write_lock(&self) -> &std::sync::Mutex<()> {
         &self.write_lock
     }
-    fn regen(&self) -> &crate::gen::Regen {
-        &self.regen
-    }
+
     fn sealer(&self) -> &crate::secrets::Sealer {
         &self.sealer
-    }
-    fn jobs(&self) -> &crate::jobs::Jobs {
-        &self.jobs
-    }
-    fn tracker(&self) -> &crate::tracker::Tracker {
-        &self.tracker
-    }
-    fn ha(&self) -> &crate::ha::Ha {
-        &self.ha
     }
     fn peer_token(&self) -> Result<String, String> {
         auth::peer_token(self).map_err(|e| e.to_string())
@@ -122,6 +111,39 @@ impl crate::daemon::Daemon for App {
     fn changed(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl crate::gen::Host for App {
+    fn regen(&self) -> &crate::gen::Regen {
+        &self.regen
+    }
+}
+
+impl crate::jobs::Host for App {
+    fn jobs(&self) -> &crate::jobs::Jobs {
+        &self.jobs
+    }
+    fn tracker(&self) -> &crate::tracker::Tracker {
+        &self.tracker
+    }
+}
+
+impl crate::images::Host for App {
+    fn tracker(&self) -> &crate::tracker::Tracker {
+        &self.tracker
+    }
+}
+
+impl crate::ha::Host for App {
+    fn ha(&self) -> &crate::ha::Ha {
+        &self.ha
+    }
+    fn regen(&self) -> &crate::gen::Regen {
+        &self.regen
+    }
+    fn tracker(&self) -> &crate::tracker::Tracker {
+        &self.tracker
     }
 }
 

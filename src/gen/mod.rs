@@ -33,6 +33,11 @@ const QUEUE_MAX: usize = 1024;
 
 pub use crate::daemon::Daemon;
 
+/// What the generator needs beyond `Daemon`: its own handle.
+pub trait Host: Daemon {
+    fn regen(&self) -> &Regen;
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
     Dhcp,
@@ -113,7 +118,7 @@ impl Regen {
 }
 
 /// Starts the regeneration job and queues a first run of each service.
-pub fn spawn(app: Arc<dyn Daemon>) -> Result<(), String> {
+pub fn spawn(app: Arc<dyn Host>) -> Result<(), String> {
     let rx = app
         .regen()
         .rx
@@ -154,7 +159,7 @@ pub fn spawn(app: Arc<dyn Daemon>) -> Result<(), String> {
     Ok(())
 }
 
-fn run(app: &dyn Daemon, db: &mut rusqlite::Connection, service: Service, ids: &[String]) {
+fn run(app: &dyn Host, db: &mut rusqlite::Connection, service: Service, ids: &[String]) {
     let started = Instant::now();
     let result = regenerate(app, db, service);
     let ms = started.elapsed().as_millis();

@@ -29,6 +29,14 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::daemon::{read, write, Daemon};
 
+/// What HA needs beyond `Daemon`: its own handle, the generators (tables
+/// repaired change the configs) and the tracker (fetched torrents).
+pub trait Host: Daemon {
+    fn ha(&self) -> &Ha;
+    fn regen(&self) -> &crate::gen::Regen;
+    fn tracker(&self) -> &crate::tracker::Tracker;
+}
+
 /// Entries sent in one `POST /journal`.
 const BATCH: usize = 500;
 /// An idle pusher looks again this often.
@@ -36,12 +44,7 @@ const PUSH_EVERY: Duration = Duration::from_millis(200);
 /// How long a peer may take to answer.
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Another controller.
-#[derive(Clone, Debug)]
-pub struct Peer {
-    pub name: String,
-    pub addr: SocketAddr,
-}
+pub use crate::config::Peer;
 
 /// This controller's place among the controllers.
 pub struct Ha {
@@ -87,29 +90,8 @@ impl Ha {
     }
 }
 
-/// Parses `[HA] PEERS`: `name=ip:port` entries, comma separated.
-pub fn parse_peers(text: &str) -> Result<Vec<Peer>, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (name, addr) = p
-                .split_once('=')
-                .ok_or_else(|| format!("'{p}': name=ip:port expected"))?;
-            let addr: SocketAddr = addr
-                .trim()
-                .parse()
-                .map_err(|_| format!("'{p}': an IP address and port expected"))?;
-            Ok(Peer {
-                name: name.trim().to_string(),
-                addr,
-            })
-        })
-        .collect()
-}
-
 /// Loads the recorded role and starts the pusher when HA is on.
-pub fn spawn(app: Arc<dyn Daemon>, default_master: bool) -> Result<(), String> {
+pub fn spawn(app: Arc<dyn Host>, default_master: bool) -> Result<(), String> {
     let ha = app.ha();
     if !ha.enabled() {
         return Ok(());
@@ -146,7 +128,7 @@ struct PeerState {
     addr: SocketAddr,
 }
 
-fn peer_states(app: &dyn Daemon) -> Vec<PeerState> {
+fn peer_states(app: &dyn Host) -> Vec<PeerState> {
     let Ok(token) = app.peer_token() else {
         return Vec::new();
     };
@@ -180,7 +162,7 @@ fn peer_states(app: &dyn Daemon) -> Vec<PeerState> {
         .collect()
 }
 
-fn watch_loop(app: Arc<dyn Daemon>, mut db: rusqlite::Connection) {
+fn watch_loop(app: Arc<dyn Host>, mut db: rusqlite::Connection) {
     let cfg = app.config();
     let mut master_seen = std::time::Instant::now();
     let mut synced = std::time::Instant::now();
@@ -265,7 +247,7 @@ fn watch_loop(app: Arc<dyn Daemon>, mut db: rusqlite::Connection) {
 /// Fetches from the master the image files the images and tags name and
 /// this controller lacks (and their torrents), into `IMAGE_FILES`.
 fn sync_images(
-    app: &dyn Daemon,
+    app: &dyn Host,
     db: &mut rusqlite::Connection,
     master: SocketAddr,
 ) -> Result<(), String> {
@@ -328,7 +310,7 @@ fn sync_images(
 /// Compares the repairable tables with the master's and replaces those that
 /// differ, in one transaction; answers how many.
 fn sync_tables(
-    app: &dyn Daemon,
+    app: &dyn Host,
     db: &mut rusqlite::Connection,
     master: SocketAddr,
 ) -> Result<usize, String> {
@@ -403,7 +385,7 @@ fn sync_tables(
     Ok(rows.len())
 }
 
-fn push_loop(app: Arc<dyn Daemon>, mut db: rusqlite::Connection) {
+fn push_loop(app: Arc<dyn Host>, mut db: rusqlite::Connection) {
     let mut backoff: Vec<Option<std::time::Instant>> = vec![None; app.ha().peers.len()];
     loop {
         let mut busy = false;
@@ -429,11 +411,7 @@ fn push_loop(app: Arc<dyn Daemon>, mut db: rusqlite::Connection) {
 }
 
 /// Sends `peer` its waiting entries; answers how many went.
-fn push_once(
-    app: &dyn Daemon,
-    db: &mut rusqlite::Connection,
-    peer: &Peer,
-) -> Result<usize, String> {
+fn push_once(app: &dyn Host, db: &mut rusqlite::Connection, peer: &Peer) -> Result<usize, String> {
     let entries = read(app, db, |store| {
         crate::cmdb::journal::pending(store.tx, &peer.name, BATCH)
     })

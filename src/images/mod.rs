@@ -5,6 +5,11 @@
 //! and records the outcome through the model.
 
 pub mod rsync;
+
+/// What seeding and the swarm saver need beyond `Daemon`: the tracker.
+pub trait Host: crate::daemon::Daemon {
+    fn tracker(&self) -> &crate::tracker::Tracker;
+}
 pub mod seeder;
 pub mod swarm;
 

@@ -17,15 +17,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::daemon::Daemon;
-
 /// How often the seeder looks for new or removed torrents, and at its child.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// The pause before restarting a seeder that died on its own.
 const RESTART_PAUSE: Duration = Duration::from_secs(5);
 
 /// Starts the supervising thread when a seeder is configured.
-pub fn spawn(app: Arc<dyn Daemon>) -> Result<(), String> {
+pub fn spawn(app: Arc<dyn super::Host>) -> Result<(), String> {
     let cfg = app.config();
     if cfg.seeder.is_empty() {
         return Ok(());
@@ -37,7 +35,7 @@ pub fn spawn(app: Arc<dyn Daemon>) -> Result<(), String> {
     Ok(())
 }
 
-fn supervise(app: Arc<dyn Daemon>) {
+fn supervise(app: Arc<dyn super::Host>) {
     let cfg = app.config();
     // Nodes get the seeder first in their peer lists.
     let controller = crate::db::open(&cfg.database)
@@ -107,7 +105,7 @@ fn torrents(files: &Path) -> BTreeSet<String> {
 }
 
 fn start(
-    app: &dyn Daemon,
+    app: &dyn super::Host,
     files: &Path,
     list: &Path,
     torrents: &BTreeSet<String>,

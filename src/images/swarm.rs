@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::daemon::{read, write, Daemon};
+use crate::daemon::{read, write};
 
 /// How often changed swarms are saved: well under the announce interval.
 const SAVE_EVERY: Duration = Duration::from_secs(10);
 
 /// Restores the saved swarms, then saves them in the background.
-pub fn spawn(app: Arc<dyn Daemon>) -> Result<(), String> {
+pub fn spawn(app: Arc<dyn super::Host>) -> Result<(), String> {
     let mut db = crate::db::open(&app.config().database).map_err(|e| e.to_string())?;
     let saved = read(app.as_ref(), &mut db, |store| {
         crate::cmdb::swarm::load(store.tx)

@@ -25,6 +25,13 @@ use crate::cmdb::queue::{self, Job};
 use crate::cmdb::{self, Store};
 use crate::daemon::Daemon;
 
+/// What the job runner needs beyond `Daemon`: its handle, and the tracker
+/// (a pack's torrent is tracked as soon as it exists).
+pub trait Host: Daemon {
+    fn jobs(&self) -> &Jobs;
+    fn tracker(&self) -> &crate::tracker::Tracker;
+}
+
 /// An idle runner looks at the queue at least this often (also when a wake
 /// was lost, e.g. a job queued by a request that raced a runner's sleep).
 const IDLE_POLL: Duration = Duration::from_secs(5);
@@ -113,7 +120,7 @@ impl Jobs {
 }
 
 /// Fails what a killed daemon left running, then starts the runner threads.
-pub fn spawn(app: Arc<dyn Daemon>) -> Result<(), String> {
+pub fn spawn(app: Arc<dyn Host>) -> Result<(), String> {
     let mut db = crate::db::open(&app.config().database).map_err(|e| e.to_string())?;
     let interrupted = write(app.as_ref(), &mut db, |store| {
         cmdb::queue::fail_interrupted(store.tx)
@@ -133,7 +140,7 @@ pub fn spawn(app: Arc<dyn Daemon>) -> Result<(), String> {
     Ok(())
 }
 
-fn runner(app: Arc<dyn Daemon>, db: &mut Connection, purges: bool) {
+fn runner(app: Arc<dyn Host>, db: &mut Connection, purges: bool) {
     let mut purged = Instant::now() - PURGE_EVERY;
     loop {
         if purges && purged.elapsed() >= PURGE_EVERY {
@@ -184,7 +191,7 @@ impl Finish {
 
 /// A running job's view of the daemon: its row, and a way to report.
 pub struct Run<'a> {
-    pub app: &'a dyn Daemon,
+    pub app: &'a dyn Host,
     pub db: &'a mut Connection,
     pub job: &'a Job,
 }
@@ -202,7 +209,7 @@ impl Run<'_> {
     }
 }
 
-fn run(app: &dyn Daemon, db: &mut Connection, job: Job) {
+fn run(app: &dyn Host, db: &mut Connection, job: Job) {
     let started = Instant::now();
     log::info!(
         "job {} ({} {}) started",
