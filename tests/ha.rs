@@ -128,7 +128,7 @@ fn the_shadow_follows_the_master_exactly_once() {
     assert_eq!(r.status, 503, "the shadow refuses changes: {}", r.text());
     assert!(r.message().contains("shadow"), "{}", r.text());
 
-    burst(&mut m, 0, 120);
+    burst(&mut m, 0, 250);
     wait_in_step(&mut m, &mut s);
     let n = s.get("/config/node/c010").json();
     assert_eq!(n["config"]["node"]["c010"]["comment"], "changed 10", "{n}");
@@ -140,11 +140,11 @@ fn the_shadow_follows_the_master_exactly_once() {
     let dir = s.dir.clone();
     std::thread::sleep(Duration::from_millis(200));
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(500));
         s.kill();
         s
     });
-    burst(&mut m, 120, 240);
+    burst(&mut m, 250, 500);
     let _dead = killer.join().unwrap();
     let mut s = Daemon::start_in(&dir, shadow_opts());
     wait_in_step(&mut m, &mut s);
