@@ -578,3 +578,38 @@ fn the_tracker_keeps_its_swarms_across_a_kill() {
     let after = d.get_open(&scrape_path).text();
     assert_eq!(after, before, "the swarm survived the restart");
 }
+
+#[test]
+fn files_left_by_an_interrupted_pack_are_removed_at_start() {
+    let mut d = Daemon::start_with("img-orphans", no_seeder(""));
+    let r = d.post(
+        "/config/osimage/compute",
+        json!({"config": {"osimage": {"compute": {"kernelfile": "compute-1795000000-vmlinuz-ref"}}}}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    d.kill();
+    let files = d.dir.join("var/files");
+    std::fs::create_dir_all(&files).unwrap();
+    let kept = [
+        "compute-1795000000-vmlinuz-ref",
+        "ipxe.efi",
+        "other-1796000000-vmlinuz-x",
+    ];
+    let orphans = [
+        "compute-1796000000-vmlinuz-6.1",
+        "compute-1796000000-initramfs-6.1",
+        "compute-1796000000.tar.zst",
+        "compute-1796000000.tar.zst.torrent",
+        ".compute-1796000001.tar.zst.partial",
+    ];
+    for f in kept.iter().chain(&orphans) {
+        std::fs::write(files.join(f), "x").unwrap();
+    }
+    let _d = Daemon::start_in(&d.dir.clone(), no_seeder(""));
+    for f in kept {
+        assert!(files.join(f).is_file(), "{f} is kept");
+    }
+    for f in orphans {
+        assert!(!files.join(f).exists(), "{f} is removed");
+    }
+}

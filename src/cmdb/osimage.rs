@@ -350,6 +350,31 @@ pub fn set_packed(
     Ok(stale)
 }
 
+/// Every file an image or a tag names, and the images' names.
+pub fn files_in_use(store: &Store) -> Result<(Vec<String>, Vec<String>), Error> {
+    let mut files = Vec::new();
+    let mut stmt = store.tx.prepare(
+        "SELECT kernelfile, initrdfile, imagefile FROM osimage
+         UNION ALL SELECT kernelfile, initrdfile, imagefile FROM osimagetag",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok([
+            r.get::<_, Option<String>>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ])
+    })?;
+    for row in rows {
+        files.extend(row?.into_iter().flatten());
+    }
+    let names = store
+        .tx
+        .prepare("SELECT name FROM osimage")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok((files, names))
+}
+
 /// Whether an image or a tag refers to `file`.
 fn file_in_use(store: &Store, file: &str) -> Result<bool, Error> {
     Ok(store

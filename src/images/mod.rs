@@ -234,6 +234,46 @@ pub fn remove_partials(files: &Path) {
     }
 }
 
+/// At start: removes what a pack killed before its end left under final
+/// names (a kernel or initramfs copied, a tarball renamed) that no image or
+/// tag names: only files named as packing names them
+/// (`<image>-<epoch>-vmlinuz-…`, `-initramfs-…`, `.tar.*`, and torrents).
+pub fn remove_orphans(files: &Path, in_use: &[String], images: &[String]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(files) else {
+        return Vec::new();
+    };
+    let packed_name = |name: &str| {
+        images.iter().any(|img| {
+            let Some(rest) = name
+                .strip_prefix(img.as_str())
+                .and_then(|r| r.strip_prefix('-'))
+            else {
+                return false;
+            };
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let tail = &rest[digits..];
+            digits >= 9
+                && (tail.starts_with("-vmlinuz-")
+                    || tail.starts_with("-initramfs-")
+                    || tail.starts_with(".tar."))
+        })
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let base = name.strip_suffix(".torrent").unwrap_or(&name);
+        if packed_name(base)
+            && !in_use.iter().any(|f| f == base)
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed.push(name);
+        }
+    }
+    removed
+}
+
 /// The info hashes of the torrents in `files` (for the tracker at start).
 pub fn torrents_in(files: &Path) -> Vec<[u8; 20]> {
     let Ok(entries) = std::fs::read_dir(files) else {

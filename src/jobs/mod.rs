@@ -129,6 +129,12 @@ pub fn spawn(app: Arc<dyn Host>) -> Result<(), String> {
     for id in &interrupted {
         log::warn!("job {id} was running when luna2d stopped; marked failed");
     }
+    // What an interrupted pack left in the files directory.
+    let (in_use, images) = read(app.as_ref(), &mut db, cmdb::osimage::files_in_use)
+        .map_err(|e| format!("cannot list the image files: {e}"))?;
+    for name in crate::images::remove_orphans(&app.config().image_files, &in_use, &images) {
+        log::warn!("removed {name}: left by an interrupted pack, named by no image or tag");
+    }
     for n in 0..app.config().job_workers {
         let app = app.clone();
         let mut db = crate::db::open(&app.config().database).map_err(|e| e.to_string())?;
