@@ -35,8 +35,16 @@ fn action(command: &str, action: &str) -> Result<Action, ApiError> {
 
 /// Queues a control job and answers how to await it.
 fn queue_job(ctx: &Ctx, params: &Params, limit: Duration, then: Then) -> Result<Reply, ApiError> {
-    // Jobs on the same hostlist run in order, one at a time.
-    let request_id = super::jobs::enqueue(ctx, "control", &params.task(), &params.label, params)?;
+    // Actions that change a BMC's state run one at a time, in the order
+    // asked, whatever nodes they name (overlapping hostlists cannot race);
+    // reads (status, SEL list) run side by side, one at a time per hostlist.
+    let reads = Action::parse(&params.command, &params.action).is_some_and(Action::reads);
+    let target = if reads {
+        params.label.clone()
+    } else {
+        "bmc-changes".to_string()
+    };
+    let request_id = super::jobs::enqueue(ctx, "control", &params.task(), &target, params)?;
     Ok(Reply::Await(Await {
         request_id,
         limit,
