@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, Await, Ctx, Reply};
+use crate::cmdb::control::Unusable;
 use crate::cmdb::{self, queue};
 use crate::hostlist;
 use crate::jobs::control::Params;
@@ -65,14 +66,8 @@ fn single_limit(ctx: &Ctx) -> Duration {
 pub fn single(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let (command, node) = (ctx.param(0).to_string(), ctx.param(1).to_string());
     let act = action(&command, ctx.param(2))?;
-    let target = cmdb::control::targets(ctx, std::slice::from_ref(&node))?;
-    match target.first() {
-        Some((_, Err(why))) if why.ends_with("does not exist") => {
-            return Err(ApiError::not_found(why.clone()))
-        }
-        // The command cannot be sent: it failed, and the message says why.
-        Some((_, Err(why))) => return Ok(failed(&command, &node, why)),
-        _ => {}
+    if let Some(refused) = undrivable(ctx, &command, &node)? {
+        return Ok(refused);
     }
     let params = Params {
         command: command.clone(),
@@ -84,6 +79,18 @@ pub fn single(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     };
     let limit = single_limit(ctx);
     queue_job(ctx, &params, limit, single_reply)
+}
+
+/// The answer for a node whose BMC cannot be driven: 404 when there is no
+/// such node, else the failure (500) naming why; `None` when it can be.
+fn undrivable(ctx: &Ctx, command: &str, node: &str) -> Result<Option<Reply>, ApiError> {
+    let target = cmdb::control::targets(ctx, &[node.to_string()])?;
+    match target.into_iter().next() {
+        Some((_, Err(Unusable::NoNode(why)))) => Err(ApiError::not_found(why)),
+        // The command cannot be sent: it failed, and the message says why.
+        Some((_, Err(Unusable::NoBmc(why)))) => Ok(Some(failed(command, node, &why))),
+        _ => Ok(None),
+    }
 }
 
 fn act_name(act: Action) -> &'static str {
@@ -273,12 +280,8 @@ pub fn redfish(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     if doc.as_object().is_none_or(Map::is_empty) {
         return Err(ApiError::bad(format!("the Redfish {what} holds no data")));
     }
-    match cmdb::control::targets(ctx, std::slice::from_ref(&node))?.first() {
-        Some((_, Err(why))) if why.ends_with("does not exist") => {
-            return Err(ApiError::not_found(why.clone()))
-        }
-        Some((_, Err(why))) => return Ok(failed("redfish", &node, why)),
-        _ => {}
+    if let Some(refused) = undrivable(ctx, "redfish", &node)? {
+        return Ok(refused);
     }
     let params = Params {
         command: "redfish".into(),

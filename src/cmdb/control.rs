@@ -26,8 +26,25 @@ pub struct Bmc {
     pub password: String,
 }
 
+/// Why a node's BMC cannot be driven.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// There is no such node.
+    NoNode(String),
+    /// The node exists; its BMC cannot be reached or logged into (why).
+    NoBmc(String),
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::NoNode(m) | Unusable::NoBmc(m) => f.write_str(m),
+        }
+    }
+}
+
 /// A node's BMC, or why it cannot be driven.
-pub type Target = Result<Bmc, String>;
+pub type Target = Result<Bmc, Unusable>;
 
 /// The BMCs of `nodes`, in their order. A node that does not exist, has no
 /// BMC interface with an address, or no BMC setup gets the reason instead.
@@ -69,17 +86,17 @@ pub fn targets(store: &Store, nodes: &[String]) -> Result<Vec<(String, Target)>,
     let mut out = Vec::with_capacity(nodes.len());
     for name in nodes {
         let target = match found.remove(name) {
-            None => Err(format!("node {name} does not exist")),
-            Some((_, None, ..)) => Err(format!(
+            None => Err(Unusable::NoNode(format!("node {name} does not exist"))),
+            Some((_, None, ..)) => Err(Unusable::NoBmc(format!(
                 "node {name} has no BMC interface with an IP address"
-            )),
-            Some((_, Some(_), None, ..)) => Err(format!(
+            ))),
+            Some((_, Some(_), None, ..)) => Err(Unusable::NoBmc(format!(
                 "node {name} has no BMC setup (neither its own nor its group's)"
-            )),
+            ))),
             Some((_, Some(address), Some(setup), username, password, protocol, port)) => store
                 .sealer
                 .open(password.as_deref().unwrap_or(""))
-                .map_err(|e| format!("BMC setup {setup}: password: {e}"))
+                .map_err(|e| Unusable::NoBmc(format!("BMC setup {setup}: password: {e}")))
                 .map(|password| Bmc {
                     node: name.clone(),
                     address,

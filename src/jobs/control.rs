@@ -119,7 +119,7 @@ fn redfish(
         .next()
         .ok_or_else(|| "no node given".to_string())?;
     let body = params.body.clone().unwrap_or(Value::Null);
-    let result = target.and_then(|bmc| {
+    let result = target.map_err(|why| why.to_string()).and_then(|bmc| {
         if bmc.protocol != Protocol::Redfish {
             return Err(format!(
                 "node {node}'s BMC setup drives it over IPMI, not Redfish"

@@ -146,7 +146,7 @@ pub fn run_batches(
     for (node, target) in targets {
         match target {
             Ok(bmc) => bmcs.push(bmc),
-            Err(why) => unusable.push((node, Outcome::Failed(why))),
+            Err(why) => unusable.push((node, Outcome::Failed(why.to_string()))),
         }
     }
     if !unusable.is_empty() {
