@@ -251,31 +251,13 @@ fn sync_images(
     db: &mut rusqlite::Connection,
     master: SocketAddr,
 ) -> Result<(), String> {
-    let names = read(app, db, |store| {
-        let mut stmt = store.tx.prepare(
-            "SELECT kernelfile, initrdfile, imagefile FROM osimage
-             UNION ALL SELECT kernelfile, initrdfile, imagefile FROM osimagetag",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok([
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ])
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let [k, i, f] = row?;
-            out.extend(k);
-            out.extend(i);
-            if let Some(f) = f {
-                out.push(format!("{f}.torrent"));
-                out.push(f);
-            }
-        }
-        Ok(out)
-    })
-    .map_err(|e| e.to_string())?;
+    let (named, _) =
+        read(app, db, crate::cmdb::osimage::files_in_use).map_err(|e| e.to_string())?;
+    // Each file, and the torrent of each tarball.
+    let names = named.iter().flat_map(|f| {
+        let torrent = f.contains(".tar.").then(|| format!("{f}.torrent"));
+        std::iter::once(f.clone()).chain(torrent)
+    });
     let files = &app.config().image_files;
     std::fs::create_dir_all(files).map_err(|e| e.to_string())?;
     let token = app.peer_token()?;
