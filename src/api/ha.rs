@@ -128,14 +128,6 @@ pub fn apply_journal(worker: &mut Worker, body: Option<Value>) -> Result<Outgoin
     ))
 }
 
-/// The route of `POST /journal`; the dispatcher runs `apply_journal`
-/// instead (it needs the worker, to run each entry as a request).
-pub fn journal_route(_ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::Internal(
-        "POST /journal reached its placeholder".into(),
-    ))
-}
-
 /// The HA record of this controller, as `/ha/state` shows it.
 fn state(ctx: &Ctx) -> Result<Value, ApiError> {
     let role = journal::role(ctx.tx, ctx.app.config.ha_master)?;

@@ -450,9 +450,9 @@ fn route_and_run(worker: &mut Worker, req: &Incoming, class: &mut usize) -> Outg
         None
     };
     let app = worker.app.clone();
-    if route.pattern == "/journal" {
-        // Entries from the master, each applied as its own request.
-        return match ha::apply_journal(worker, body) {
+    if let routes::Handler::Batch(batch) = route.handler {
+        // Its own transaction: e.g. a master's journal, entry by entry.
+        return match batch(worker, body) {
             Ok(reply) => reply,
             Err(e) => reply_for_error(e),
         };

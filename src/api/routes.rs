@@ -15,7 +15,7 @@ use super::{
 };
 use crate::cmdb::resource::Resource;
 use crate::http::Method::{self, Get, Post};
-use crate::http::{Incoming, Lane};
+use crate::http::{Incoming, Lane, Outgoing};
 
 pub type HandlerFn = fn(&mut Ctx) -> Result<Reply, ApiError>;
 
@@ -23,7 +23,12 @@ pub enum Handler {
     Fn(HandlerFn),
     /// A verb of the shared name-keyed resource shape (`resource.rs`).
     Res(&'static Resource, Verb),
+    /// Runs requests of its own within one transaction it manages (a
+    /// master's journal batch): it gets the worker, not a context.
+    Batch(BatchFn),
 }
+
+pub type BatchFn = fn(&mut super::Worker, Option<serde_json::Value>) -> Result<Outgoing, ApiError>;
 
 pub struct Route {
     pub method: Method,
@@ -227,7 +232,7 @@ pub static ROUTES: &[Route] = &[
     f(Get,  "/kickstart/install/{}",                      Open,  R, boot::kickstart),
 
     // High availability: the journal, roles, monitoring.
-    f(Post, "/journal",                                   Token, W, ha::journal_route),
+    Route { method: Post, pattern: "/journal", auth: Token, write: true, regen: false, handler: Handler::Batch(ha::apply_journal) },
     f(Get,  "/journal/{}/_delete",                        Token, W, ha::delete),
     f(Get,  "/journal/{}",                                Token, R, ha::list),
     f(Get,  "/ha/state",                                  Token, W, ha::ha_state),
@@ -377,6 +382,10 @@ pub fn run(route: &Route, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     match &route.handler {
         Handler::Fn(h) => h(ctx),
         Handler::Res(res, verb) => super::resource::run(res, *verb, ctx),
+        Handler::Batch(_) => Err(ApiError::Internal(format!(
+            "{} runs its own transactions",
+            route.pattern
+        ))),
     }
 }
 
