@@ -240,14 +240,7 @@ fn main() {
     );
 
     // Next free IP on a /16 with 5,000 taken.
-    let mut lat = Vec::new();
-    for _ in 0..200 {
-        let t = Instant::now();
-        let (status, _) = c.call("GET", "/config/network/cluster/_nextfreeip", &token, None);
-        lat.push(t.elapsed());
-        assert_eq!(status, 200);
-    }
-    lat.sort();
+    let lat = latencies(&mut c, "/config/network/cluster/_nextfreeip", &token, 200);
     println!(
         "nextfreeip      p50 {} p99 {}",
         ms(percentile(&lat, 0.5)),
@@ -507,14 +500,7 @@ fn control_bench(dir: &Path) {
         drop(stmt);
         db.execute_batch("COMMIT").expect("commit");
     }
-    let mut lat = Vec::new();
-    for _ in 0..200 {
-        let t = Instant::now();
-        let (status, _) = c.call("GET", "/monitor/queue", &token, None);
-        lat.push(t.elapsed());
-        assert_eq!(status, 200);
-    }
-    lat.sort();
+    let lat = latencies(&mut c, "/monitor/queue", &token, 200);
     println!(
         "monitor queue   GET /monitor/queue with 10,000 finished jobs: p50 {} p99 {}, target <= 20 ms",
         ms(percentile(&lat, 0.5)),
@@ -910,6 +896,20 @@ fn ha_bench(dir: &Path) {
     let _ = master.kill();
     let _ = master.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `n` GETs of `path` in turn, each answered 200; their times, sorted.
+fn latencies(c: &mut Client, path: &str, token: &str, n: usize) -> Vec<Duration> {
+    let mut lat: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let (status, _) = c.call("GET", path, token, None);
+            assert_eq!(status, 200, "GET {path}");
+            t.elapsed()
+        })
+        .collect();
+    lat.sort();
+    lat
 }
 
 /// Logs in as the API user on `c`'s daemon; answers the token.
