@@ -138,7 +138,7 @@ impl DeviceHooks {
                     let mut pool = Pool::load(tx, net)?.ok_or_else(|| {
                         Error::invalid(format!("network '{net_name}' has no IPv4 range"))
                     })?;
-                    pool.next().ok_or_else(|| {
+                    pool.allocate(tx)?.ok_or_else(|| {
                         Error::invalid(format!("network '{net_name}' has no free address left"))
                     })?
                 }

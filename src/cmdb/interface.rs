@@ -247,7 +247,7 @@ fn assign(
                 let pool = alloc.pool(tx, net)?.ok_or_else(|| {
                     Error::invalid(format!("network '{}' has no IPv4 range", info.name))
                 })?;
-                Some(pool.next().ok_or_else(|| {
+                Some(pool.allocate(tx)?.ok_or_else(|| {
                     Error::invalid(format!("network '{}' has no free address left", info.name))
                 })?)
             }

@@ -6,12 +6,18 @@
 //! controllers, switches, other devices). [`Pool`] loads those once (one indexed
 //! query, ordered) and then hands out addresses in order without further queries,
 //! so allocating for thousands of nodes in one request stays linear.
+//!
+//! The `ipamfloor` table (`sql/009_ipam_floor.sql`) keeps, per network, an
+//! address below which nothing is free; a pool reads only the addresses at or
+//! above it, so creating one node in a network of ten thousand reads a handful
+//! of rows, not ten thousand. [`Pool::allocate`] raises it; the schema's
+//! triggers lower it whenever an address is given back.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::Error;
 
@@ -42,6 +48,14 @@ pub struct Pool {
     ranges: Vec<(u32, u32)>,
     /// No address below this is free.
     cursor: u32,
+    /// The network's row id (0 for a pool not read from the database).
+    id: i64,
+    /// No address below this is free, as stored (`ipamfloor`): addresses
+    /// below it were not loaded.
+    floor: u32,
+    /// `ipamfloor.releases` when loaded: the floor may be raised only if no
+    /// address was given back since.
+    releases: i64,
 }
 
 impl Pool {
@@ -58,6 +72,9 @@ impl Pool {
             taken,
             ranges,
             cursor: first,
+            id: 0,
+            floor: 0,
+            releases: 0,
         }
     }
 
@@ -114,19 +131,47 @@ impl Pool {
                 ranges.push((b as u32, e as u32));
             }
         }
+        let (floor, releases): (i64, i64) = tx
+            .prepare_cached("SELECT floor, releases FROM ipamfloor WHERE networkid = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, 0));
+        let floor = u32::try_from(floor).unwrap_or(0);
         let mut stmt = tx.prepare_cached(
-            "SELECT ipnum FROM ipaddress WHERE networkid = ?1 AND ipnum IS NOT NULL ORDER BY ipnum",
+            "SELECT ipnum FROM ipaddress WHERE networkid = ?1 AND ipnum >= ?2 ORDER BY ipnum",
         )?;
-        let used = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
+        let used = stmt.query_map(params![id, floor], |r| r.get::<_, i64>(0))?;
         for n in used {
             taken.push(n? as u32);
         }
-        Ok(Some(Pool::new(net, taken, ranges)))
+        let mut pool = Pool::new(net, taken, ranges);
+        pool.id = id;
+        pool.floor = floor;
+        pool.releases = releases;
+        pool.cursor = pool.cursor.max(floor);
+        Ok(Some(pool))
+    }
+
+    /// Takes the lowest free address and records that nothing below it is
+    /// free (unless an address was given back since this pool was read).
+    pub fn allocate(&mut self, tx: &Transaction) -> Result<Option<Ipv4Addr>, Error> {
+        let Some(ip) = self.next() else {
+            return Ok(None);
+        };
+        let above = i64::from(u32::from(ip)) + 1;
+        tx.prepare_cached(
+            "INSERT INTO ipamfloor (networkid, floor, releases) VALUES (?1, ?2, ?3)
+             ON CONFLICT (networkid) DO UPDATE SET floor = excluded.floor
+             WHERE releases = excluded.releases AND floor < excluded.floor",
+        )?
+        .execute(params![self.id, above, self.releases])?;
+        Ok(Some(ip))
     }
 
     pub fn is_free(&self, ip: Ipv4Addr) -> bool {
         let n = u32::from(ip);
-        self.net.contains(&ip)
+        n >= self.floor
+            && self.net.contains(&ip)
             && self.taken.binary_search(&n).is_err()
             && !self.ranges.iter().any(|&(b, e)| (b..=e).contains(&n))
     }
@@ -230,6 +275,110 @@ mod tests {
             count += 1;
         }
         assert_eq!(count, 65534 - 5000);
+    }
+
+    /// A database with the schema and one /24 network (id 1), gateway .1.
+    fn db() -> rusqlite::Connection {
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        crate::db::migrate(&mut db).unwrap();
+        // Addresses here have owners that are only numbers.
+        db.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        db.execute(
+            "INSERT INTO network (id, name, network, gateway) VALUES (1, 'n', '10.0.0.0/24', '10.0.0.1')",
+            [],
+        )
+        .unwrap();
+        db
+    }
+
+    fn hold(tx: &Transaction, owner: i64, addr: &str) {
+        tx.execute(
+            "INSERT INTO ipaddress (networkid, ipaddress, ipnum, controllerid) VALUES (1, ?1, ?2, ?3)",
+            params![addr, ipv4_num(addr), owner],
+        )
+        .unwrap();
+    }
+
+    fn allocate(tx: &Transaction) -> String {
+        Pool::load(tx, 1)
+            .unwrap()
+            .unwrap()
+            .allocate(tx)
+            .unwrap()
+            .unwrap()
+            .to_string()
+    }
+
+    fn floor(tx: &Transaction) -> i64 {
+        tx.query_row("SELECT floor FROM ipamfloor WHERE networkid = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn floor_rises_with_allocation_and_falls_with_release() {
+        let mut db = db();
+        let tx = db.transaction().unwrap();
+        for owner in 1..=3 {
+            let ip = allocate(&tx);
+            hold(&tx, owner, &ip);
+        }
+        // .1 is the gateway: .2, .3, .4 handed out; nothing free below .5.
+        assert_eq!(floor(&tx), ipv4_num("10.0.0.5").unwrap());
+        let pool = Pool::load(&tx, 1).unwrap().unwrap();
+        assert!(!pool.is_free("10.0.0.3".parse().unwrap()));
+        assert!(pool.is_free("10.0.0.5".parse().unwrap()));
+        // Giving .3 back lowers the floor: it is handed out again, first.
+        tx.execute("DELETE FROM ipaddress WHERE ipaddress = '10.0.0.3'", [])
+            .unwrap();
+        assert_eq!(floor(&tx), ipv4_num("10.0.0.3").unwrap());
+        assert_eq!(allocate(&tx), "10.0.0.3");
+        hold(&tx, 4, "10.0.0.3");
+        assert_eq!(allocate(&tx), "10.0.0.5");
+        // Moving an address away counts as giving it back.
+        tx.execute(
+            "UPDATE ipaddress SET ipaddress = '10.0.0.99', ipnum = ?1 WHERE ipaddress = '10.0.0.2'",
+            [ipv4_num("10.0.0.99")],
+        )
+        .unwrap();
+        assert_eq!(allocate(&tx), "10.0.0.2");
+    }
+
+    #[test]
+    fn a_pool_read_before_a_release_never_raises_the_floor_over_it() {
+        let mut db = db();
+        let tx = db.transaction().unwrap();
+        for owner in 1..=3 {
+            let ip = allocate(&tx);
+            hold(&tx, owner, &ip);
+        }
+        let mut stale = Pool::load(&tx, 1).unwrap().unwrap();
+        tx.execute("DELETE FROM ipaddress WHERE ipaddress = '10.0.0.2'", [])
+            .unwrap();
+        // The stale pool still thinks .2 is taken and hands out .5 ...
+        assert_eq!(
+            stale.allocate(&tx).unwrap().unwrap().to_string(),
+            "10.0.0.5"
+        );
+        // ... but the floor stays at .2, which the next request finds free.
+        assert_eq!(floor(&tx), ipv4_num("10.0.0.2").unwrap());
+        assert_eq!(allocate(&tx), "10.0.0.2");
+    }
+
+    #[test]
+    fn a_changed_network_starts_again_from_the_bottom() {
+        let mut db = db();
+        let tx = db.transaction().unwrap();
+        for owner in 1..=3 {
+            let ip = allocate(&tx);
+            hold(&tx, owner, &ip);
+        }
+        // The gateway moves: .1 becomes free, and the floor no longer holds.
+        tx.execute("UPDATE network SET gateway = '10.0.0.254' WHERE id = 1", [])
+            .unwrap();
+        assert_eq!(floor(&tx), 0);
+        assert_eq!(allocate(&tx), "10.0.0.1");
     }
 
     #[test]

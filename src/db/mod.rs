@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/006_queue.sql"),
     include_str!("../../sql/007_image_state.sql"),
     include_str!("../../sql/008_journal.sql"),
+    include_str!("../../sql/009_ipam_floor.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
