@@ -59,22 +59,28 @@ fn run() -> Result<(), String> {
     let mut db = db::open(&cfg.database)
         .map_err(|e| format!("cannot open database {}: {e}", cfg.database.display()))?;
     db::migrate(&mut db).map_err(|e| format!("cannot migrate database: {e}"))?;
-    let seed = cmdb::bootstrap::Seed {
-        cluster_network: cfg.bootstrap_network,
-        controller_ip: cfg.bootstrap_controller,
-    };
-    cmdb::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory, &seed)
-        .map_err(|e| format!("cannot bootstrap database: {e}"))?;
-    drop(db);
-    let auth = api::auth::Keys::load(cfg.secret_key.as_deref(), &cfg.data_dir, cfg.token_expiry)
-        .map_err(|e| format!("cannot load the token secret: {e}"))?;
-    let templates = templates::Shared::new(&cfg.template_files)?;
     let sealer = secrets::Sealer::load(&cfg.key_file, cfg.encrypt_secrets).map_err(|e| {
         format!(
             "cannot load the secrets key {}: {e}",
             cfg.key_file.display()
         )
     })?;
+    let seed = cmdb::bootstrap::Seed {
+        cluster_network: cfg.bootstrap_network,
+        controller_ip: cfg.bootstrap_controller,
+    };
+    cmdb::bootstrap::bootstrap_if_empty(&mut db, &cfg.image_directory, &seed, &sealer)
+        .map_err(|e| format!("cannot bootstrap database: {e}"))?;
+    // BMC passwords stored before they were sealed (schema 9 and older).
+    let sealed = cmdb::bmcsetup::seal_stored(&mut db, &sealer)
+        .map_err(|e| format!("cannot seal the stored BMC passwords: {e}"))?;
+    if sealed > 0 {
+        log::info!("sealed {sealed} BMC password(s) stored in the clear");
+    }
+    drop(db);
+    let auth = api::auth::Keys::load(cfg.secret_key.as_deref(), &cfg.data_dir, cfg.token_expiry)
+        .map_err(|e| format!("cannot load the token secret: {e}"))?;
+    let templates = templates::Shared::new(&cfg.template_files)?;
     let ldap = ldap::Directory::from_config(&cfg)
         .map_err(|e| format!("cannot prepare the LDAP bind password file: {e}"))?;
     let socket =

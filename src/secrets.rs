@@ -31,35 +31,54 @@ impl Sealer {
         Ok(Sealer { cipher, encrypt })
     }
 
+    /// Whether a stored value is sealed (rather than kept in the clear).
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(PREFIX)
+    }
+
     pub fn seal(&self, plain: &str) -> Result<String, String> {
         if !self.encrypt {
             return Ok(plain.to_string());
         }
+        let sealed = self.seal_bytes(plain.as_bytes())?;
+        String::from_utf8(sealed).map_err(|_| "sealed value is not text".into())
+    }
+
+    pub fn open(&self, stored: &str) -> Result<String, String> {
+        let plain = self.open_bytes(stored.as_bytes())?;
+        String::from_utf8(plain).map_err(|_| "secret is not text".into())
+    }
+
+    /// Seals bytes; used directly for what is kept sealed whatever
+    /// `ENCRYPT_SECRETS` says (request bodies waiting in the HA journal, which
+    /// may carry any secret).
+    pub fn seal_bytes(&self, plain: &[u8]) -> Result<Vec<u8>, String> {
         let nonce_bytes = random_bytes(NONCE_BYTES).map_err(|e| e.to_string())?;
         let nonce = nonce_of(&nonce_bytes)?;
         let mut sealed = nonce_bytes.clone();
         sealed.extend(
             self.cipher
-                .encrypt(&nonce, plain.as_bytes())
+                .encrypt(&nonce, plain)
                 .map_err(|_| "encryption failed".to_string())?,
         );
-        Ok(format!("{PREFIX}{}", b64_encode(&sealed)))
+        Ok(format!("{PREFIX}{}", b64_encode(&sealed)).into_bytes())
     }
 
-    pub fn open(&self, stored: &str) -> Result<String, String> {
-        let Some(body) = stored.strip_prefix(PREFIX) else {
-            return Ok(stored.to_string());
+    /// Opens what [`Sealer::seal_bytes`] made; anything else (stored before
+    /// sealing, or with sealing off) is answered as it is.
+    pub fn open_bytes(&self, stored: &[u8]) -> Result<Vec<u8>, String> {
+        let Some(body) = stored.strip_prefix(PREFIX.as_bytes()) else {
+            return Ok(stored.to_vec());
         };
-        let raw = b64_decode(body).ok_or("sealed secret is not base64")?;
+        let text = std::str::from_utf8(body).map_err(|_| "sealed secret is not base64")?;
+        let raw = b64_decode(text).ok_or("sealed secret is not base64")?;
         if raw.len() < NONCE_BYTES {
             return Err("sealed secret is truncated".into());
         }
         let (nonce, ciphertext) = raw.split_at(NONCE_BYTES);
-        let plain = self
-            .cipher
+        self.cipher
             .decrypt(&nonce_of(nonce)?, ciphertext)
-            .map_err(|_| "secret cannot be decrypted with this key".to_string())?;
-        String::from_utf8(plain).map_err(|_| "secret is not text".into())
+            .map_err(|_| "secret cannot be decrypted with this key".to_string())
     }
 }
 

@@ -201,3 +201,89 @@ fn secrets_are_sealed_at_rest() {
         json!("PLAINTEXT-MARKER-9876")
     );
 }
+
+/// Whether any database file of `d` holds `needle` in the clear.
+fn on_disk(d: &Daemon, needle: &str) -> Vec<String> {
+    ["var/luna.db", "var/luna.db-wal"]
+        .iter()
+        .filter(|file| {
+            let bytes = std::fs::read(d.dir.join(file)).unwrap_or_default();
+            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
+        .map(|f| f.to_string())
+        .collect()
+}
+
+#[test]
+fn bmc_passwords_are_sealed_at_rest_and_answered_in_the_clear() {
+    let mut d = Daemon::start("bmc-sealed");
+    let r = d.post(
+        "/config/bmcsetup/lab",
+        json!({"config": {"bmcsetup": {"lab": {"username": "root", "password": "BMC-CANARY-5150"}}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let shown = d.get("/config/bmcsetup/lab").json();
+    assert_eq!(
+        shown["config"]["bmcsetup"]["lab"]["password"],
+        "BMC-CANARY-5150"
+    );
+    assert_eq!(d.get_open("/config/bmcsetup/lab").status, 401);
+    // A clone carries the password (sealed, opened with the same key).
+    let r = d.post(
+        "/config/bmcsetup/lab/_clone",
+        json!({"config": {"bmcsetup": {"lab": {"newbmcname": "lab2"}}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let shown = d.get("/config/bmcsetup/lab2").json();
+    assert_eq!(
+        shown["config"]["bmcsetup"]["lab2"]["password"],
+        "BMC-CANARY-5150"
+    );
+    // The install script of a node with that setup gets the password.
+    let r = d.post(
+        "/config/node/n1",
+        json!({"config": {"node": {"n1": {"group": "compute", "bmcsetup": "lab", "setupbmc": true,
+            "interfaces": [{"interface": "BMC", "network": "ipmi"}]}}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let script = d.get("/boot/install/n1").text();
+    assert!(script.contains("BMC-CANARY-5150"), "{script}");
+    assert_eq!(on_disk(&d, "BMC-CANARY-5150"), Vec::<String>::new());
+
+    // A password stored in the clear by an older luna2d is sealed at start.
+    let dir = d.dir.clone();
+    d.kill();
+    {
+        let db = rusqlite::Connection::open(dir.join("var/luna.db")).unwrap();
+        db.execute(
+            "UPDATE bmcsetup SET password = 'OLD-CLEAR-PW-77' WHERE name = 'lab'",
+            [],
+        )
+        .unwrap();
+        db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    }
+    let mut d = Daemon::start_in(&dir, Default::default());
+    let shown = d.get("/config/bmcsetup/lab").json();
+    assert_eq!(
+        shown["config"]["bmcsetup"]["lab"]["password"],
+        "OLD-CLEAR-PW-77"
+    );
+    let db = rusqlite::Connection::open(dir.join("var/luna.db")).unwrap();
+    let stored: String = db
+        .query_row(
+            "SELECT password FROM bmcsetup WHERE name = 'lab'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(stored.starts_with("luna2d1:"), "{stored}");
+    // The bootstrap's own setup was sealed when it was created.
+    let stored: String = db
+        .query_row(
+            "SELECT password FROM bmcsetup WHERE name = 'compute'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(stored.starts_with("luna2d1:"), "{stored}");
+}

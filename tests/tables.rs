@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::util::Daemon;
 
 #[test]
-fn hashes_change_exactly_with_content_and_data_hides_secrets() {
+fn hashes_change_exactly_with_content_and_data_needs_a_token() {
     let mut d = Daemon::start("tables");
     let h1 = d.get("/table/hashes").json()["table"]["hashes"].clone();
     let h1_again = d.get("/table/hashes").json()["table"]["hashes"].clone();
@@ -54,10 +54,18 @@ fn hashes_change_exactly_with_content_and_data_hides_secrets() {
     let bmc = d.get("/table/data/bmcsetup").json();
     let row = &bmc["table"]["data"]["bmcsetup"][0];
     assert_eq!(row["name"], json!("compute"));
-    assert!(
-        row.get("password").is_none(),
-        "BMC passwords are withheld: {row}"
+    // Sealed at rest, answered opened (a peer seals it with its own key),
+    // like /config/bmcsetup: only with a token.
+    let shown = d.get("/config/bmcsetup/compute").json();
+    assert_eq!(
+        row["password"], shown["config"]["bmcsetup"]["compute"]["password"],
+        "{row}"
     );
+    assert!(!row["password"]
+        .as_str()
+        .unwrap_or("luna2d1:")
+        .starts_with("luna2d1:"));
+    assert_eq!(d.get_open("/table/data/bmcsetup").status, 401);
     assert_eq!(d.get("/table/data/status").status, 404);
     assert_eq!(d.get("/table/data/sqlite_master").status, 404);
     assert_eq!(d.get_open("/table/hashes").status, 401);

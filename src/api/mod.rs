@@ -481,7 +481,7 @@ fn route_and_run(worker: &mut Worker, req: &Incoming, class: &mut usize) -> Outg
                 // In the change's own transaction: the peers get it or it
                 // did not happen.
                 crate::cmdb::journal::record(
-                    ctx.tx,
+                    &ctx.store,
                     &ctx.app.ha.peer_names(),
                     &ctx.app.ha.name,
                     req.method.as_str(),

@@ -314,7 +314,11 @@ pub fn install_values(store: &Store, id: i64, urls: &Urls, token: &str) -> Resul
         {
             b.insert("userid".into(), json!(userid.unwrap_or(2)));
             b.insert("username".into(), json!(username.unwrap_or_default()));
-            b.insert("password".into(), json!(password.unwrap_or_default()));
+            let password = store
+                .sealer
+                .open(password.as_deref().unwrap_or_default())
+                .map_err(|e| Error::Internal(format!("BMC setup {setup}: password: {e}")))?;
+            b.insert("password".into(), json!(password));
             b.insert("netchannel".into(), json!(netchannel.unwrap_or(1)));
             b.insert("mgmtchannel".into(), json!(mgmtchannel.unwrap_or(1)));
         }

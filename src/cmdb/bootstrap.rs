@@ -65,6 +65,7 @@ pub fn bootstrap_if_empty(
     db: &mut Connection,
     image_directory: &std::path::Path,
     seed: &Seed,
+    sealer: &crate::secrets::Sealer,
 ) -> rusqlite::Result<bool> {
     let controller = seed.controller_ip.to_string();
     let controller = controller.as_str();
@@ -76,6 +77,9 @@ pub fn bootstrap_if_empty(
     }
     let bmc_password = crate::util::random_hex(8)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let bmc_password = sealer
+        .seal(&bmc_password)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
     let tx = db.transaction()?;
     tx.execute(
         "INSERT INTO cluster (id, name, user, nameserver_ip, ntp_server, technical_contacts, provision_method,

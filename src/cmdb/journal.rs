@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Value};
 
-use super::Error;
+use super::{Error, Store};
 
 /// One change to send: the request as the API received it.
 #[derive(Clone, Debug)]
@@ -17,16 +17,18 @@ pub struct Entry {
     pub body: Vec<u8>,
 }
 
-/// Records a change for each of `peers`, in the change's transaction.
+/// Records a change for each of `peers`, in the change's transaction. The
+/// body is sealed: it may carry secrets, passwords or a BMC password.
 pub fn record(
-    tx: &Transaction,
+    store: &Store,
     peers: &[String],
     sendby: &str,
     method: &str,
     path: &str,
     body: &[u8],
 ) -> Result<(), Error> {
-    let mut stmt = tx.prepare_cached(
+    let body = store.sealer.seal_bytes(body).map_err(Error::Internal)?;
+    let mut stmt = store.tx.prepare_cached(
         "INSERT INTO journal (sendfor, sendby, method, path, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for peer in peers {
@@ -35,9 +37,10 @@ pub fn record(
     Ok(())
 }
 
-/// Up to `limit` entries waiting for `peer`, oldest first.
-pub fn pending(tx: &Transaction, peer: &str, limit: usize) -> Result<Vec<Entry>, Error> {
-    let rows = tx
+/// Up to `limit` entries waiting for `peer`, oldest first, bodies opened.
+pub fn pending(store: &Store, peer: &str, limit: usize) -> Result<Vec<Entry>, Error> {
+    let mut rows: Vec<Entry> = store
+        .tx
         .prepare_cached(
             "SELECT id, sendby, method, path, body FROM journal WHERE sendfor = ?1 ORDER BY id LIMIT ?2",
         )?
@@ -51,6 +54,12 @@ pub fn pending(tx: &Transaction, peer: &str, limit: usize) -> Result<Vec<Entry>,
             })
         })?
         .collect::<Result<_, _>>()?;
+    for e in &mut rows {
+        e.body = store
+            .sealer
+            .open_bytes(&e.body)
+            .map_err(|m| Error::Internal(format!("journal entry {}: {m}", e.id)))?;
+    }
     Ok(rows)
 }
 

@@ -1,6 +1,12 @@
 //! Raw tables, for HA peers comparing their databases: a hash per table and a
-//! table's rows. Secret material (BMC passwords, secret contents) is part of the
-//! hash but never part of the rows answered.
+//! table's rows (both behind a token, like every other answer that can carry a
+//! secret).
+//!
+//! Sealed columns (BMC passwords, secret contents) are sealed on each
+//! controller with its own key and a random nonce, so their stored bytes never
+//! match between controllers: the hash covers what they open to, `data`
+//! answers them opened, and `replace` seals them again with this controller's
+//! key. Every table can so be compared and repaired.
 
 use rusqlite::types::Value as Sql;
 use serde_json::{Map, Value};
@@ -8,7 +14,7 @@ use serde_json::{Map, Value};
 use super::resource::{to_json, Kind};
 use super::{Error, Store};
 
-/// The tables answered, and the columns withheld from each.
+/// The tables answered, and the sealed columns of each.
 const TABLES: &[(&str, &[&str])] = &[
     ("cluster", &[]),
     ("controller", &[]),
@@ -29,21 +35,43 @@ const TABLES: &[(&str, &[&str])] = &[
     ("groupsecrets", &["content"]),
 ];
 
-/// Every row of `table`, in id order, with column names.
+/// Every row of `table`, in id order, with column names; sealed columns
+/// opened.
 fn rows(store: &Store, table: &str) -> Result<(Vec<String>, Vec<Vec<Sql>>), Error> {
+    let sealed = sealed_columns(table)?;
     let mut stmt = store
         .tx
         .prepare_cached(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))?;
     let names: Vec<String> = stmt.column_names().iter().map(|n| n.to_string()).collect();
+    let open: Vec<bool> = names.iter().map(|n| sealed.contains(&n.as_str())).collect();
     let width = names.len();
-    let rows = stmt
+    let mut rows = stmt
         .query_map([], |r| {
             (0..width)
                 .map(|i| r.get::<_, Sql>(i))
                 .collect::<rusqlite::Result<Vec<Sql>>>()
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    for row in &mut rows {
+        for (v, open) in row.iter_mut().zip(&open) {
+            if let (true, Sql::Text(stored)) = (open, &v) {
+                let plain = store
+                    .sealer
+                    .open(stored)
+                    .map_err(|e| Error::Internal(format!("{table}: {e}")))?;
+                *v = Sql::Text(plain);
+            }
+        }
+    }
     Ok((names, rows))
+}
+
+fn sealed_columns(table: &str) -> Result<&'static [&'static str], Error> {
+    TABLES
+        .iter()
+        .find(|(t, _)| *t == table)
+        .map(|(_, sealed)| *sealed)
+        .ok_or_else(|| Error::not_found(format!("no table '{table}'")))
 }
 
 /// A digest of a table's content: equal exactly when the rows are equal.
@@ -93,25 +121,18 @@ pub fn hashes(store: &Store) -> Result<Map<String, Value>, Error> {
     Ok(out)
 }
 
-/// The tables a shadow can repair from the master's rows: those answered
-/// whole (a table with withheld secret columns is kept in step by the
-/// journal only).
+/// The tables a shadow compares with the master's and repairs.
 pub fn repairable() -> impl Iterator<Item = &'static str> {
-    TABLES
-        .iter()
-        .filter(|(_, withheld)| withheld.is_empty())
-        .map(|(t, _)| *t)
+    TABLES.iter().map(|(t, _)| *t)
 }
 
 /// Replaces every row of `table` with `rows` (objects as `data` answers
-/// them). The caller runs this with foreign keys off and checks them before
-/// committing (several tables change together).
+/// them, sealed columns in the clear: sealed here). The caller runs this with
+/// foreign keys off and checks them before committing (several tables change
+/// together).
 pub fn replace(store: &Store, table: &str, rows: &[Value]) -> Result<(), Error> {
-    if !repairable().any(|t| t == table) {
-        return Err(Error::invalid(format!(
-            "table '{table}' cannot be replaced"
-        )));
-    }
+    let sealed = sealed_columns(table)
+        .map_err(|_| Error::invalid(format!("table '{table}' cannot be replaced")))?;
     let columns: Vec<String> = {
         let stmt = store
             .tx
@@ -127,6 +148,7 @@ pub fn replace(store: &Store, table: &str, rows: &[Value]) -> Result<(), Error> 
         marks.join(", ")
     );
     let mut stmt = store.tx.prepare(&sql)?;
+    let mut failed = None;
     for row in rows {
         let obj = row
             .as_object()
@@ -140,31 +162,38 @@ pub fn replace(store: &Store, table: &str, rows: &[Value]) -> Result<(), Error> 
                     Some(i) => Sql::Integer(i),
                     None => Sql::Real(n.as_f64().unwrap_or(0.0)),
                 },
+                Some(Value::String(s)) if sealed.contains(&c.as_str()) => {
+                    match store.sealer.seal(s) {
+                        Ok(stored) => Sql::Text(stored),
+                        Err(e) => {
+                            failed = Some(e);
+                            Sql::Null
+                        }
+                    }
+                }
                 Some(Value::String(s)) => Sql::Text(s.clone()),
                 Some(other) => Sql::Text(other.to_string()),
             })
             .collect();
+        if let Some(e) = failed.take() {
+            return Err(Error::Internal(format!("{table}: {e}")));
+        }
         stmt.execute(rusqlite::params_from_iter(values))?;
     }
     Ok(())
 }
 
-/// A table's rows as objects, secret columns withheld.
+/// A table's rows as objects, sealed columns opened.
 pub fn data(store: &Store, name: &str) -> Result<Vec<Value>, Error> {
-    let (_, withheld) = TABLES
-        .iter()
-        .find(|(t, _)| *t == name)
-        .ok_or_else(|| Error::not_found(format!("no table '{name}'")))?;
     let (names, rows) = rows(store, name)?;
     Ok(rows
         .iter()
         .map(|row| {
-            let mut obj = Map::new();
-            for (col, v) in names.iter().zip(row) {
-                if !withheld.contains(&col.as_str()) {
-                    obj.insert(col.clone(), to_json(Kind::Text, v));
-                }
-            }
+            let obj: Map<String, Value> = names
+                .iter()
+                .zip(row)
+                .map(|(col, v)| (col.clone(), to_json(Kind::Text, v)))
+                .collect();
             Value::Object(obj)
         })
         .collect())

@@ -395,7 +395,7 @@ fn push_loop(app: Arc<dyn Host>, mut db: rusqlite::Connection) {
 /// Sends `peer` its waiting entries; answers how many went.
 fn push_once(app: &dyn Host, db: &mut rusqlite::Connection, peer: &Peer) -> Result<usize, String> {
     let entries = read(app, db, |store| {
-        crate::cmdb::journal::pending(store.tx, &peer.name, BATCH)
+        crate::cmdb::journal::pending(store, &peer.name, BATCH)
     })
     .map_err(|e| e.to_string())?;
     if entries.is_empty() {
