@@ -12,6 +12,11 @@ fn cluster_shows_settings_and_the_controller() {
     assert_eq!(c["provision_method"], json!("torrent"));
     assert_eq!(c["provision_fallback"], json!("http"));
     assert_eq!(c["controller"]["ipaddress"], json!("10.141.255.254"));
+    assert_eq!(
+        c["controller"]["ipaddr"],
+        json!("10.141.255.254"),
+        "the spec's name too"
+    );
     assert_eq!(c["controller"]["hostname"], json!("controller"));
 }
 

@@ -61,12 +61,15 @@ pub fn controllers(store: &Store) -> Result<Vec<(String, Value)>, Error> {
     let rows = stmt.query_map([], |r| {
         let name: String = r.get(0)?;
         let beacon: bool = r.get::<_, i64>(1)? != 0;
+        let address: Option<String> = r.get(5)?;
+        // `ipaddr` is the spec's name, `ipaddress` upstream's (the CLI's).
         let entry = json!({
             "hostname": name,
             "status": r.get::<_, Option<String>>(2)?,
             "vendor": r.get::<_, Option<String>>(3)?,
             "serverport": r.get::<_, Option<i64>>(4)?,
-            "ipaddress": r.get::<_, Option<String>>(5)?,
+            "ipaddr": address,
+            "ipaddress": address,
             "network": r.get::<_, Option<String>>(6)?,
             "luna_config": config_path,
         });
