@@ -6,7 +6,7 @@ DATA ?= ./var
 MUSL := x86_64-unknown-linux-musl
 GNU := x86_64-unknown-linux-gnu
 
-.PHONY: help build run test lint bench static clean
+.PHONY: help build run test e2e lint bench static clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ run: build ## Build and start the daemon on 127.0.0.1:7050 with embedded default
 
 test: ## Run every test (unit and integration against the real binary)
 	$(CARGO) test --no-fail-fast
+
+e2e: ## Only the end-to-end boot (iPXE in QEMU provisions two nodes), serial console on screen
+	LUNA2D_E2E_CONSOLE=1 $(CARGO) test --test integration e2e:: -- --nocapture
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --check

@@ -53,7 +53,7 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Polls `/config/status/{id}` until a message contains `end`; all messages.
-fn wait_job(d: &mut Daemon, id: &str, end: &str) -> String {
+pub fn wait_job(d: &mut Daemon, id: &str, end: &str) -> String {
     let mut said = String::new();
     let ended = wait_until(Duration::from_secs(60), || {
         let r = d.get(&format!("/config/status/{id}"));
@@ -75,7 +75,7 @@ fn image_of(d: &mut Daemon, name: &str) -> Value {
     d.get(&format!("/config/osimage/{name}")).json()["config"]["osimage"][name].clone()
 }
 
-fn pack(d: &mut Daemon, name: &str) -> String {
+pub fn pack(d: &mut Daemon, name: &str) -> String {
     let r = d.get(&format!("/config/osimage/{name}/_pack"));
     assert_eq!(r.status, 200, "{}", r.text());
     let id = r.json()["request_id"].as_str().unwrap().to_string();

@@ -8,6 +8,7 @@ mod boot;
 mod cluster;
 mod configs;
 mod control;
+mod e2e;
 mod group;
 mod ha;
 mod hardening;
