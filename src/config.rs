@@ -17,7 +17,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("LOGGER", "LEVEL", "info"),
     ("LOGGER", "LOGFILE", ""),
     ("API", "USERNAME", "luna"),
-    ("API", "PASSWORD", "luna"),
+    ("API", "PASSWORD", DEFAULT_API_PASSWORD),
     ("API", "EXPIRY", "1h"),
     ("API", "SECRET_KEY", ""),
     ("API", "ENDPOINT", "127.0.0.1:7050"),
@@ -148,6 +148,9 @@ impl fmt::Display for ConfigError {
 }
 
 /// Validated settings. Everything is parsed once at start-up.
+/// Upstream's API password, accepted only while listening on loopback.
+pub const DEFAULT_API_PASSWORD: &str = "luna";
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,

@@ -50,11 +50,23 @@ fn run() -> Result<(), String> {
         print!("{}", config::USAGE);
         return Ok(());
     }
+    // Everything luna2d creates is its own: directories 0700, files 0600
+    // (the database, keys, packed images holding whole OS trees). Generated
+    // service configs, which other users' daemons read, set their mode.
+    // SAFETY: umask has no failure mode; no other thread exists yet.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cfg = config::Config::load(&args).map_err(|e| e.to_string())?;
+    refuse_default_password(&cfg)?;
     init_logging(&cfg)?;
     for dir in [&cfg.data_dir, &cfg.image_files, &cfg.image_directory] {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let secret_file = cfg.data_dir.join("secret.key");
+    for file in [&cfg.database, &cfg.key_file, &secret_file] {
+        owner_only(file)?;
     }
     let mut db = db::open(&cfg.database)
         .map_err(|e| format!("cannot open database {}: {e}", cfg.database.display()))?;
@@ -138,6 +150,36 @@ fn run() -> Result<(), String> {
         );
     })
     .map_err(|e| e.to_string())
+}
+
+/// The API's credentials default to upstream's `luna`/`luna`: good for a first
+/// try on this machine, not for a daemon others can reach.
+fn refuse_default_password(cfg: &config::Config) -> Result<(), String> {
+    if cfg.listen.ip().is_loopback() || cfg.api_password != config::DEFAULT_API_PASSWORD {
+        return Ok(());
+    }
+    Err(format!(
+        "luna2d would listen on {} with the default API password: set [API] PASSWORD \
+         (and USERNAME) in the config file, or listen on a loopback address",
+        cfg.listen
+    ))
+}
+
+/// Refuses a database or key file that users other than its owner may read
+/// or write: the database holds password hashes and sealed secrets, the key
+/// files what opens them and signs tokens.
+fn owner_only(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => Err(format!(
+            "{} is open to users other than its owner (mode {:o}): run chmod 600 {} \
+             (and consider what was readable meanwhile), then start luna2d again",
+            path.display(),
+            meta.permissions().mode() & 0o777,
+            path.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// simplelog writes a line in many small pieces; `LineWriter` makes each line one

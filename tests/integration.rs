@@ -3,6 +3,7 @@
 
 mod util;
 
+mod at_rest;
 mod auth;
 mod boot;
 mod cluster;

@@ -132,14 +132,16 @@ impl Daemon {
     }
 
     pub fn token(&mut self) -> String {
-        if let Some(t) = &self.token {
-            return t.clone();
+        match &self.token {
+            Some(t) => t.clone(),
+            None => self.token_for("luna", "luna"),
         }
-        let r = self.post_raw(
-            "/token",
-            None,
-            r#"{"username": "luna", "password": "luna"}"#,
-        );
+    }
+
+    /// Logs in with these credentials; later requests use the token.
+    pub fn token_for(&mut self, username: &str, password: &str) -> String {
+        let body = serde_json::json!({"username": username, "password": password});
+        let r = self.post_raw("/token", None, &body.to_string());
         assert_eq!(r.status, 201, "token: {}", r.text());
         let t = r.json()["token"].as_str().expect("token").to_string();
         self.token = Some(t.clone());

@@ -256,6 +256,11 @@ fn install(
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let tmp = temp_path(&out.path);
         std::fs::write(&tmp, &out.content).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        // Read by dhcpd and named, which may run as their own users; nothing
+        // in them is secret (luna2d's own umask would make them 0600).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
         staged.push(tmp);
     }
     let cleanup = |staged: &[PathBuf]| {
