@@ -440,9 +440,13 @@ fn files_are_listed_streamed_and_confined() {
         let r = d.get_open(bad);
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
-    for missing in ["/files/escape", "/files/nope", "/files/../secret.txt"] {
+    // The spec answers a file that cannot be served with 503 (no 404); a
+    // path that climbs out of /files is no endpoint at all.
+    let r = d.get_open("/files/../secret.txt");
+    assert_eq!(r.status, 404, "{}", r.text());
+    for missing in ["/files/escape", "/files/nope"] {
         let r = d.get_open(missing);
-        assert_eq!(r.status, 404, "{missing}: {}", r.text());
+        assert_eq!(r.status, 503, "{missing}: {}", r.text());
     }
 
     let r = d.request(

@@ -178,7 +178,7 @@ fn group_interfaces_routes_and_propagation() {
             json!({"interfaces": [{"interface": "ib0", "network": "ib"}]}),
         ),
     );
-    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.status, 201, "a new interface: {}", r.text());
     let r = d.get("/config/group/compute/interfaces/ib0");
     assert_eq!(
         r.json()["config"]["group"]["compute"]["interfaces"],

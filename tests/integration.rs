@@ -8,6 +8,7 @@ mod auth;
 mod boot;
 mod cluster;
 mod configs;
+mod contract;
 mod control;
 mod e2e;
 mod group;

@@ -383,7 +383,7 @@ fn node_interface_routes() {
         "/config/node/n1/interfaces",
         node("n1", json!({"interfaces": [{"interface": "BOOTIF", "macaddress": "02:00:00:00:00:99"}, {"interface": "ib0", "network": "ib", "ipaddress": "10.149.0.50", "mtu": 2044}]})),
     );
-    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.status, 201, "a new interface: {}", r.text());
     let r = d.get("/config/node/n1/interfaces/ib0");
     assert_eq!(
         r.json()["config"]["node"]["n1"]["interfaces"],

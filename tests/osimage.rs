@@ -110,7 +110,7 @@ fn clone_copies_the_image_directory() {
         "/config/osimage/compute/_clone",
         image("compute", json!({"newosimage": "compute-gpu"})),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["request_id"].as_str().unwrap().to_string();
     // The job copies, then packs (which fails here: the tree has no kernel).
     let mut said = String::new();

@@ -122,18 +122,35 @@ fn node_and_group_secrets() {
             .status,
         400
     );
-    assert_eq!(
-        d.post(
-            "/config/secrets/group/compute",
-            secrets(
-                "group",
-                "compute",
-                json!([{"secretname": "x", "content": "y"}])
-            )
+    // Several at once, as for nodes: created 201, changed 204, as stored 200.
+    let many = |content: &str| {
+        secrets(
+            "group",
+            "compute",
+            json!([{"secretname": "x", "content": content}, {"secretname": "y", "content": "z"}]),
         )
-        .status,
-        400
+    };
+    assert_eq!(
+        d.post("/config/secrets/group/compute", many("v1")).status,
+        201
     );
+    assert_eq!(
+        d.post("/config/secrets/group/compute", many("v2")).status,
+        204
+    );
+    assert_eq!(
+        d.post("/config/secrets/group/compute", many("v2")).status,
+        200
+    );
+    let shown = d.get("/config/secrets/group/compute/x").json();
+    assert_eq!(
+        shown["config"]["secrets"]["group"]["compute"][0]["content"], "v2",
+        "{shown}"
+    );
+    for name in ["x", "y"] {
+        let r = d.get(&format!("/config/secrets/group/compute/{name}/_delete"));
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
     for (items, needle) in [
         (json!([{"secretname": "x"}]), "needs content"),
         (json!([{"content": "x"}]), "secretname"),

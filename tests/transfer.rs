@@ -125,7 +125,8 @@ fn import_is_all_or_nothing_and_names_the_bad_item() {
         "node": {"n1": {"group": "compute"}, "n2": {"group": "compute", "interfaces": [{"interface": "BOOTIF", "macaddress": "not-a-mac"}]}}
     }});
     let r = a.post("/config/cluster/import", doc.clone());
-    assert_eq!(r.status, 400);
+    // The spec: 404 when the configuration could not be imported.
+    assert_eq!(r.status, 404);
     assert!(
         r.message().contains("node 'n2'") && r.message().contains("MAC"),
         "{}",

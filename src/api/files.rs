@@ -43,12 +43,11 @@ fn resolve(ctx: &Ctx, name: &str) -> Result<PathBuf, ApiError> {
         .image_files
         .canonicalize()
         .map_err(|e| ApiError::Unavailable(format!("image files directory: {e}")))?;
-    let path = dir
-        .join(name)
-        .canonicalize()
-        .map_err(|_| ApiError::not_found(format!("file '{name}' not found")))?;
+    // The spec answers a file that cannot be served with 503 (it lists no 404).
+    let absent = || ApiError::Unavailable(format!("file '{name}' cannot be served: not present"));
+    let path = dir.join(name).canonicalize().map_err(|_| absent())?;
     if !path.starts_with(&dir) || !path.is_file() {
-        return Err(ApiError::not_found(format!("file '{name}' not found")));
+        return Err(absent());
     }
     Ok(path)
 }

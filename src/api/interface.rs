@@ -40,8 +40,11 @@ fn update(owner: &Owner, ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let entries = obj
         .get("interfaces")
         .ok_or_else(|| ApiError::bad("interfaces is required"))?;
-    set_interfaces(ctx, owner, id, entries)?;
-    Reply::updated()
+    if set_interfaces(ctx, owner, id, entries)? {
+        Reply::created("Interface created")
+    } else {
+        Reply::updated()
+    }
 }
 
 pub fn node_list(ctx: &mut Ctx) -> Result<Reply, ApiError> {

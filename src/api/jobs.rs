@@ -59,6 +59,26 @@ pub fn queued(
     }))
 }
 
+/// As [`queued`], for a request that created an object now (the job does
+/// the rest): 201 with the same body.
+pub fn queued_created(
+    ctx: &Ctx,
+    subsystem: &str,
+    task: &str,
+    target: &str,
+    params: &impl Serialize,
+) -> Result<Reply, ApiError> {
+    let request_id = enqueue(ctx, subsystem, task, target, params)?;
+    Ok(Reply::Await(Await {
+        request_id,
+        limit: Duration::ZERO,
+        then: |ctx, request_id, ended| match queued_reply(ctx, request_id, ended)? {
+            Reply::Json(200, body) => Ok(Reply::Json(201, body)),
+            other => Ok(other),
+        },
+    }))
+}
+
 /// The reply of a job not waited for: the spec's asynchronous shape, with
 /// what was queued.
 pub fn queued_reply(ctx: &mut Ctx, request_id: &str, _ended: bool) -> Result<Reply, ApiError> {

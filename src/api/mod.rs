@@ -217,6 +217,15 @@ impl Ctx<'_> {
             .ok_or_else(|| ApiError::bad(format!("missing 'config.{kind}' in request body")))
     }
 
+    /// Whether the body carries anything at `config.<kind>.<name>`: a clone
+    /// without it has no name for the copy, which the spec answers with 404.
+    pub fn names_object(&self, kind: &str, name: &str) -> bool {
+        self.body
+            .as_ref()
+            .and_then(|b| b.pointer(&format!("/config/{kind}/{name}")))
+            .is_some_and(|v| !v.is_null())
+    }
+
     /// The object at `config.<kind>.<name>`, the envelope of every named POST.
     pub fn config_object(&self, kind: &str, name: &str) -> Result<&Map<String, Value>, ApiError> {
         let section = self

@@ -60,8 +60,13 @@ pub fn kernel(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 /// copied and packed by a job.
 pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let (name, _) = image_id(ctx)?;
-    let obj = ctx.config_object("osimage", &name)?.clone();
-    // The spec: 404 is mandatory when the copy is not named.
+    // The spec: 404 is mandatory when the copy is not named (no body at all
+    // included).
+    let obj = if ctx.names_object("osimage", &name) {
+        ctx.config_object("osimage", &name)?.clone()
+    } else {
+        Default::default()
+    };
     if !OSIMAGE.rename.iter().any(|k| obj.contains_key(*k)) {
         return Err(ApiError::not_found(format!(
             "{} is required: the name of the copy",
@@ -75,7 +80,8 @@ pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         label: format!("{name} to {copy}"),
         ..Default::default()
     };
-    super::jobs::queued(ctx, "osimage", "clone", &copy, &params)
+    // The copy exists now (201, the spec); its tree follows in the job.
+    super::jobs::queued_created(ctx, "osimage", "clone", &copy, &params)
 }
 
 /// `POST /config/node/{name}/_osgrab`: rsync the node's tree into its image

@@ -13,6 +13,11 @@ pub fn update_inventory(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::bad("expected a list at 'config.rack.inventory'"))?
         .clone();
+    if list.is_empty() {
+        return Err(ApiError::bad(
+            "no data: 'config.rack.inventory' lists no device",
+        ));
+    }
     let mut created = false;
     for item in &list {
         let obj = item

@@ -8,7 +8,7 @@ use crate::cmdb::group::GROUP;
 use crate::cmdb::node::NODE;
 use crate::cmdb::resource::require_id;
 use crate::cmdb::secrets::{
-    copy_secret, delete_secret, group_of, item_name, load, require_secret, upsert, Owner,
+    copy_secret, delete_secret, group_of, item_name, load, require_secret, upsert, Owner, Upserted,
     GROUP_OWNER, ITEM_KEYS, NODE_OWNER,
 };
 
@@ -19,10 +19,10 @@ pub fn list_all(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     Reply::ok(json!({ "config": { "secrets": { "node": nodes, "group": groups } } }))
 }
 
-/// `POST /config/secrets`, `POST /config/secrets/group/{group}`: not supported.
+/// `POST /config/secrets`: not supported.
 pub fn unsupported(_ctx: &mut Ctx) -> Result<Reply, ApiError> {
     Err(ApiError::bad(
-        "unsupported request: post secrets to /config/secrets/node/{node} or one at a time",
+        "unsupported request: post secrets to /config/secrets/node/{node} or /config/secrets/group/{group}",
     ))
 }
 
@@ -46,23 +46,35 @@ pub fn group_all(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     Reply::ok(json!({ "config": { "secrets": { "group": groups } } }))
 }
 
-/// `POST /config/secrets/node/{node}`: creates or updates every secret given.
-pub fn node_bulk(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+/// `POST /config/secrets/{node|group}/{name}`: creates or updates every
+/// secret given: 201 when one was created, 204 when one changed, 200 when
+/// all were already so (the spec).
+pub fn bulk(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let owner = owner_of(ctx);
     let name = ctx.param(0).to_string();
-    let id = require_id(ctx.tx, &NODE, &name)?;
-    let mut created = false;
-    for item in items(ctx, &NODE_OWNER, &name)? {
+    let id = require_id(ctx.tx, owner.res, &name)?;
+    let mut outcome = Upserted::Unchanged;
+    for item in items(ctx, owner, &name)? {
         if item.contains_key("newsecretname") {
             return Err(ApiError::bad("newsecretname is only accepted by _clone"));
         }
         let secret =
             item_name(item).ok_or_else(|| ApiError::bad("each secret needs a secretname"))?;
-        created |= upsert(ctx, &NODE_OWNER, id, secret, item)?;
+        outcome = match (outcome, upsert(ctx, owner, id, secret, item)?) {
+            (Upserted::Created, _) | (_, Upserted::Created) => Upserted::Created,
+            (Upserted::Updated, _) | (_, Upserted::Updated) => Upserted::Updated,
+            _ => Upserted::Unchanged,
+        };
     }
-    if created {
-        Reply::created(format!("secrets of node {name} created or updated"))
-    } else {
-        Reply::updated()
+    match outcome {
+        Upserted::Created => Reply::created(format!(
+            "secrets of {} {name} created or updated",
+            owner.kind
+        )),
+        Upserted::Updated => Reply::updated(),
+        Upserted::Unchanged => Reply::ok(json!({
+            "message": format!("secrets of {} {name} unchanged", owner.kind)
+        })),
     }
 }
 
@@ -96,7 +108,7 @@ pub fn update(ctx: &mut Ctx) -> Result<Reply, ApiError> {
             "the secret in the body is not '{secret}'; use _clone to copy it"
         )));
     }
-    if upsert(ctx, owner, id, &secret, item)? {
+    if upsert(ctx, owner, id, &secret, item)? == Upserted::Created {
         Reply::created(format!("secret {secret} of {} {name} created", owner.kind))
     } else {
         Reply::updated()
@@ -107,6 +119,18 @@ pub fn update(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let owner = owner_of(ctx);
     let (name, id, secret) = find(ctx, owner)?;
+    // The spec: 404 is mandatory when the copy is not named (no body, an
+    // empty list, or no newsecretname).
+    let unnamed = || ApiError::not_found("newsecretname is required: the name of the copy");
+    let named = ctx
+        .body
+        .as_ref()
+        .and_then(|b| b.pointer(&format!("/config/secrets/{}/{name}", owner.kind)))
+        .and_then(Value::as_array)
+        .is_some_and(|l| !l.is_empty());
+    if !named {
+        return Err(unnamed());
+    }
     let list = items(ctx, owner, &name)?;
     let [item] = list.as_slice() else {
         return Err(ApiError::bad("exactly one secret is expected"));
@@ -114,7 +138,7 @@ pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let new_name = item
         .get("newsecretname")
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad("newsecretname is required"))?;
+        .ok_or_else(unnamed)?;
     let mut rest = (*item).clone();
     rest.remove("newsecretname");
     rest.remove("secretname");

@@ -353,6 +353,10 @@ pub fn install_values(store: &Store, id: i64, urls: &Urls, token: &str) -> Resul
     }))
 }
 
+/// The role and script named `default`, shipped (`etc/roles`, `etc/scripts`).
+const DEFAULT_ROLE: &str = include_str!("../../etc/roles/default");
+const DEFAULT_SCRIPT: &str = include_str!("../../etc/scripts/default");
+
 /// A role or script the installer runs (`kind` is `role` or `script`), kept
 /// as a file under `<data>/<kind>s/`. Answers where the installer runs it (a
 /// first line `# target: <t>`; `postscript` when absent) and its content.
@@ -370,8 +374,13 @@ pub fn installer_file(data_dir: &Path, kind: &str, name: &str) -> Result<(String
         )));
     }
     let path = data_dir.join(format!("{kind}s")).join(name);
-    let content = std::fs::read_to_string(&path)
-        .map_err(|_| Error::not_found(format!("{kind} '{name}' not found")))?;
+    let content = match std::fs::read_to_string(&path) {
+        Ok(content) => content,
+        // The shipped defaults, unless a file of the data directory replaces them.
+        Err(_) if name == "default" && kind == "role" => DEFAULT_ROLE.to_string(),
+        Err(_) if name == "default" && kind == "script" => DEFAULT_SCRIPT.to_string(),
+        Err(_) => return Err(Error::not_found(format!("{kind} '{name}' not found"))),
+    };
     let target = content
         .lines()
         .next()

@@ -87,6 +87,11 @@ pub fn controllers(store: &Store) -> Result<Vec<(String, Value)>, Error> {
 
 /// Changes cluster settings (`obj` as posted); controller entries are refused.
 pub fn update(store: &Store, obj: &Map<String, Value>) -> Result<(), Error> {
+    if obj.is_empty() {
+        return Err(Error::invalid(
+            "no data: the request names no cluster setting to change",
+        ));
+    }
     let controller_keys: Vec<String> = controllers(store)?
         .into_iter()
         .map(|(k, v)| {

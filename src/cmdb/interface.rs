@@ -871,14 +871,32 @@ pub fn remove_interface(
     Ok(())
 }
 
-/// Adds or changes the interfaces in `entries` (a JSON list) of object `id`.
-pub fn set_interfaces(store: &Store, owner: &Owner, id: i64, entries: &Value) -> Result<(), Error> {
+/// Adds or changes the interfaces in `entries` (a JSON list) of object `id`;
+/// answers whether an interface was added.
+pub fn set_interfaces(
+    store: &Store,
+    owner: &Owner,
+    id: i64,
+    entries: &Value,
+) -> Result<bool, Error> {
+    let count = || -> Result<i64, Error> {
+        Ok(store.tx.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM {} WHERE {} = ?1",
+                owner.table, owner.owner_column
+            ),
+            [id],
+            |r| r.get(0),
+        )?)
+    };
+    let before = count()?;
     let mut alloc = Allocator::default();
     if owner.table == "groupinterface" {
-        apply_group_entries(store.tx, &mut alloc, id, entries)
+        apply_group_entries(store.tx, &mut alloc, id, entries)?;
     } else {
-        apply_node_entries(store.tx, &mut alloc, id, entries)
+        apply_node_entries(store.tx, &mut alloc, id, entries)?;
     }
+    Ok(count()? > before)
 }
 
 pub const NODE_OWNER: Owner = Owner {

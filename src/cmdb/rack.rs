@@ -147,6 +147,28 @@ pub fn upsert_entry(tx: &Transaction, obj: &Map<String, Value>) -> Result<bool, 
             params![table, id, o],
         )?;
     }
+    // The vendor is the device's own (what `inventory` answers): every device
+    // table has the column; `table` is one of DEVICE_TYPES.
+    match obj.get("vendor") {
+        None => {}
+        Some(Value::Null) => {
+            tx.execute(
+                &format!("UPDATE \"{table}\" SET vendor = NULL WHERE id = ?1"),
+                [id],
+            )?;
+        }
+        Some(Value::String(v)) => {
+            tx.execute(
+                &format!("UPDATE \"{table}\" SET vendor = ?2 WHERE id = ?1"),
+                params![id, v],
+            )?;
+        }
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "vendor of {name} must be a string, not {other}"
+            )))
+        }
+    }
     Ok(created)
 }
 

@@ -244,6 +244,12 @@ pub fn post(
             Ok(Posted::Created)
         }
         Some(id) => {
+            if obj.is_empty() {
+                return Err(Error::invalid(format!(
+                    "no data: the request names no field of {} '{name}' to change",
+                    res.kind
+                )));
+            }
             if let Some((_, new_name)) = &rename {
                 ensure_free_name(store.tx, res, new_name)?;
             }

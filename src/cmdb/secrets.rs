@@ -130,23 +130,32 @@ pub fn load(store: &Store, owner: &Owner, id: Option<i64>) -> Result<Map<String,
 }
 
 /// Creates or updates one secret; true when created.
+/// What [`upsert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Updated,
+    /// Everything given was already so: nothing written.
+    Unchanged,
+}
+
 pub fn upsert(
     store: &Store,
     owner: &Owner,
     id: i64,
     name: &str,
     item: &Map<String, Value>,
-) -> Result<bool, Error> {
+) -> Result<Upserted, Error> {
     check_name(name)?;
-    let existing: Option<i64> = store
+    let existing: Option<(i64, String, Option<String>)> = store
         .tx
         .query_row(
             &format!(
-                "SELECT id FROM {} WHERE {} = ?1 AND name = ?2",
+                "SELECT id, content, path FROM {} WHERE {} = ?1 AND name = ?2",
                 owner.table, owner.column
             ),
             params![id, name],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
     let content = match item.get("content") {
@@ -172,11 +181,20 @@ pub fn upsert(
             )))
         }
     };
+    if let Some((_, stored, stored_path)) = &existing {
+        let same_content = match content {
+            None => true,
+            Some(c) => store.sealer.open(stored).map_err(Error::Internal)? == c,
+        };
+        if same_content && path.is_none_or(|p| stored_path.as_deref() == Some(p)) {
+            return Ok(Upserted::Unchanged);
+        }
+    }
     let sealed = content
         .map(|c| store.sealer.seal(c))
         .transpose()
         .map_err(Error::Internal)?;
-    match existing {
+    match existing.map(|(row, _, _)| row) {
         Some(row) => {
             if let Some(sealed) = sealed {
                 store.tx.execute(
@@ -190,7 +208,7 @@ pub fn upsert(
                     params![row, path],
                 )?;
             }
-            Ok(false)
+            Ok(Upserted::Updated)
         }
         None => {
             let sealed =
@@ -202,7 +220,7 @@ pub fn upsert(
                 ),
                 params![id, name, sealed, path],
             )?;
-            Ok(true)
+            Ok(Upserted::Created)
         }
     }
 }

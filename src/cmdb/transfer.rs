@@ -127,13 +127,28 @@ pub fn import(store: &Store, config: &Map<String, Value>) -> Result<(), Error> {
         Error::Invalid(m) | Error::NotFound(m) => Error::invalid(format!("{what}: {m}")),
         other => other,
     };
+    // Every section is one the export writes, in the shape it writes it.
+    for (key, value) in config {
+        let known = ORDER.iter().any(|(_, k)| k == key)
+            || ["cluster", "osimagetag", "dns", "secrets"].contains(&key.as_str());
+        if !known {
+            return Err(Error::invalid(format!(
+                "'config.{key}' is not a section of an export"
+            )));
+        }
+        if !value.is_object() {
+            return Err(Error::invalid(format!("'config.{key}' must be an object")));
+        }
+    }
     if let Some(settings) = config.get("cluster").and_then(Value::as_object) {
         let settings: Map<String, Value> = settings
             .iter()
             .filter(|(_, v)| !v.is_object())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        super::cluster::update(store, &settings).map_err(|e| named("cluster", e))?;
+        if !settings.is_empty() {
+            super::cluster::update(store, &settings).map_err(|e| named("cluster", e))?;
+        }
     }
     for (res, key) in ORDER {
         let Some(objects) = config.get(*key).and_then(Value::as_object) else {
@@ -143,7 +158,12 @@ pub fn import(store: &Store, config: &Map<String, Value>) -> Result<(), Error> {
             let obj = obj
                 .as_object()
                 .ok_or_else(|| Error::invalid(format!("{key} '{name}' must be an object")))?;
-            resource::post(store, res, name, &postable(key, obj))
+            let body = postable(key, obj);
+            // An object with nothing to set that exists already is as imported.
+            if body.is_empty() && resource::lookup_id(store.tx, res.table, name)?.is_some() {
+                continue;
+            }
+            resource::post(store, res, name, &body)
                 .map_err(|e| named(&format!("{key} '{name}'"), e))?;
         }
         // Groups and nodes may pin tags: tags follow their images at once.
