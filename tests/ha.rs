@@ -119,6 +119,16 @@ fn the_shadow_follows_the_master_exactly_once() {
     assert_eq!(st["ha"]["master"], true, "{st}");
     assert_eq!(st["ha"]["enabled"], true, "{st}");
     assert_eq!(s.get("/ha/master").status, 404, "the shadow is not master");
+    // Both controllers are listed in the cluster, with the spec's and
+    // upstream's names for the address.
+    let c = m.get("/config/cluster").json()["config"]["cluster"].clone();
+    assert_eq!(c["c2"]["ipaddr"], "127.0.0.2", "{c}");
+    assert_eq!(c["c2"]["ipaddress"], "127.0.0.2", "{c}");
+    assert_eq!(c["c2"]["serverport"], p2, "{c}");
+    assert_eq!(c["controller"]["status"], "master", "{c}");
+    let c = s.get("/config/cluster").json()["config"]["cluster"].clone();
+    assert_eq!(c["c1"]["ipaddr"], "127.0.0.1", "{c}");
+    assert_eq!(c["controller"]["status"], "shadow", "{c}");
     let r = s.post("/config/node/x1", node("x1", json!({})));
     assert_eq!(r.status, 503, "the shadow refuses changes: {}", r.text());
     assert!(r.message().contains("shadow"), "{}", r.text());

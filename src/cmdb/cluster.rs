@@ -82,7 +82,35 @@ pub fn controllers(store: &Store) -> Result<Vec<(String, Value)>, Error> {
             entry,
         ))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut out: Vec<(String, Value)> = rows.collect::<Result<_, _>>()?;
+    // The other controllers of HA (`[HA] PEERS`), beside the ones of the
+    // database: with them listed, two or more controllers mean HA is on.
+    if !cfg.ha_peers.is_empty() {
+        let role = super::journal::role(store.tx, cfg.ha_master)?;
+        if let Some((_, own)) = out.iter_mut().find(|(k, _)| k == "controller") {
+            own["status"] = json!(if role.master { "master" } else { "shadow" });
+        }
+    }
+    for peer in &cfg.ha_peers {
+        if out.iter().any(|(k, _)| *k == peer.name) {
+            continue;
+        }
+        let ip = peer.addr.ip().to_string();
+        out.push((
+            peer.name.clone(),
+            json!({
+                "hostname": peer.name,
+                "status": "peer",
+                "vendor": null,
+                "serverport": peer.addr.port(),
+                "ipaddr": ip,
+                "ipaddress": ip,
+                "network": null,
+                "luna_config": null,
+            }),
+        ));
+    }
+    Ok(out)
 }
 
 /// Changes cluster settings (`obj` as posted); controller entries are refused.
