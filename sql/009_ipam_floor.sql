@@ -24,24 +24,32 @@ BEGIN
     SET floor = MIN(floor, OLD.ipnum), releases = releases + 1;
 END;
 
+-- Only a real move: an UPDATE that sets the same address (an interface
+-- update keeping its address) gives nothing back.
 CREATE TRIGGER ipamfloor_move AFTER UPDATE OF networkid, ipnum ON ipaddress
 WHEN OLD.ipnum IS NOT NULL
+ AND (NEW.ipnum IS NOT OLD.ipnum OR NEW.networkid IS NOT OLD.networkid)
 BEGIN
     INSERT INTO ipamfloor (networkid, floor, releases) VALUES (OLD.networkid, 0, 1)
     ON CONFLICT (networkid) DO UPDATE
     SET floor = MIN(floor, OLD.ipnum), releases = releases + 1;
 END;
 
+-- Upserts, so that a pool read before the change (with no row yet) sees
+-- `releases` moved and does not raise the floor afterwards.
 CREATE TRIGGER ipamfloor_network AFTER UPDATE ON network
 BEGIN
+    INSERT INTO ipamfloor (networkid, floor, releases) VALUES (NEW.id, 0, 1)
+    ON CONFLICT (networkid) DO UPDATE SET floor = 0, releases = releases + 1;
     UPDATE ipamfloor SET floor = 0, releases = releases + 1
-    WHERE networkid IN (OLD.id, NEW.id);
+    WHERE networkid = OLD.id AND OLD.id IS NOT NEW.id;
 END;
 
 -- Network ids can be reused: a new network starts with no floor.
 CREATE TRIGGER ipamfloor_network_new AFTER INSERT ON network
 BEGIN
-    UPDATE ipamfloor SET floor = 0, releases = releases + 1 WHERE networkid = NEW.id;
+    INSERT INTO ipamfloor (networkid, floor, releases) VALUES (NEW.id, 0, 1)
+    ON CONFLICT (networkid) DO UPDATE SET floor = 0, releases = releases + 1;
 END;
 
 CREATE TRIGGER ipamfloor_network_gone AFTER DELETE ON network

@@ -64,6 +64,7 @@ fn run() -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
+    open_for_services(&cfg)?;
     let secret_file = cfg.data_dir.join("secret.key");
     for file in [&cfg.database, &cfg.key_file, &secret_file] {
         owner_only(file)?;
@@ -163,6 +164,48 @@ fn refuse_default_password(cfg: &config::Config) -> Result<(), String> {
          (and USERNAME) in the config file, or listen on a loopback address",
         cfg.listen
     ))
+}
+
+/// The directories other daemons read from: dhcpd and named their generated
+/// configs, a web server fronting `/files` the packed images. Under the data
+/// directory (the defaults) they are made 0755 and the data directory 0711
+/// (others may pass through it to them, not list it; its own files stay
+/// 0600). Everything else luna2d creates stays 0700/0600.
+fn open_for_services(cfg: &config::Config) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut shared: Vec<&std::path::Path> = [&cfg.dhcp_config, &cfg.dns_config]
+        .iter()
+        .filter_map(|p| p.parent())
+        .collect();
+    shared.push(&cfg.dns_zone_directory);
+    if cfg.webserver.is_some() {
+        shared.push(&cfg.image_files);
+    }
+    let set = |dir: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))
+    };
+    for dir in shared {
+        if !dir.starts_with(&cfg.data_dir) {
+            continue;
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        set(dir, 0o755)?;
+        // Every directory between the data directory and this one: passable.
+        for between in dir.ancestors().skip(1) {
+            if !between.starts_with(&cfg.data_dir) {
+                break;
+            }
+            let mode = std::fs::metadata(between)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0o700);
+            if mode & 0o011 != 0o011 {
+                set(between, mode | 0o011)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a database or key file that users other than its owner may read

@@ -68,7 +68,18 @@ impl<'a> Cmd<'a> {
     pub fn run(self) -> Result<Output, String> {
         use std::os::unix::process::CommandExt;
         let program = self.program;
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        // luna2d's own umask (077) is for its own files; what a command makes
+        // (in an image, a node's tree, a service's directory) gets the usual
+        // modes.
+        // SAFETY: umask is async-signal-safe and touches nothing shared.
+        unsafe {
+            command.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+        let mut child = command
             .process_group(0)
             .args(&self.args)
             .envs(self.env.iter().copied())

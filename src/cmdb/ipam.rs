@@ -367,6 +367,41 @@ mod tests {
     }
 
     #[test]
+    fn an_update_keeping_the_address_gives_nothing_back() {
+        let mut db = db();
+        let tx = db.transaction().unwrap();
+        for owner in 1..=3 {
+            let ip = allocate(&tx);
+            hold(&tx, owner, &ip);
+        }
+        let high = floor(&tx);
+        tx.execute(
+            "UPDATE ipaddress SET networkid = 1, ipnum = ipnum WHERE ipaddress = '10.0.0.2'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(floor(&tx), high);
+        assert_eq!(allocate(&tx), "10.0.0.5");
+    }
+
+    #[test]
+    fn a_network_change_before_any_floor_still_stops_a_stale_pool() {
+        let mut db = db();
+        let tx = db.transaction().unwrap();
+        hold(&tx, 1, "10.0.0.2");
+        // Read with no floor row yet; then the gateway moves and .1 is free.
+        let mut stale = Pool::load(&tx, 1).unwrap().unwrap();
+        tx.execute("UPDATE network SET gateway = '10.0.0.254' WHERE id = 1", [])
+            .unwrap();
+        assert_eq!(
+            stale.allocate(&tx).unwrap().unwrap().to_string(),
+            "10.0.0.3"
+        );
+        assert_eq!(floor(&tx), 0, "the stale pool did not raise the floor");
+        assert_eq!(allocate(&tx), "10.0.0.1");
+    }
+
+    #[test]
     fn a_changed_network_starts_again_from_the_bottom() {
         let mut db = db();
         let tx = db.transaction().unwrap();

@@ -153,6 +153,12 @@ pub fn replace(store: &Store, table: &str, rows: &[Value]) -> Result<(), Error> 
         let obj = row
             .as_object()
             .ok_or_else(|| Error::invalid(format!("a row of {table} is not an object")))?;
+        // A peer that withholds them (an older luna2d) would blank them here.
+        if let Some(col) = sealed.iter().find(|c| !obj.contains_key(**c)) {
+            return Err(Error::invalid(format!(
+                "the rows of {table} lack '{col}' (withheld by the peer?): not replaced"
+            )));
+        }
         let values: Vec<Sql> = columns
             .iter()
             .map(|c| match obj.get(c) {
