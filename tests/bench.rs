@@ -1174,6 +1174,13 @@ fn start_side(name: &'static str, bin: &Path, dir: &Path, server_keys: &str) -> 
     std::fs::create_dir_all(&data).expect("side dir");
     std::fs::copy(dir.join("snapshot.db"), data.join("luna.db")).expect("copy db");
     std::fs::copy(dir.join("var/secret.key"), data.join("secret.key")).expect("copy key");
+    // luna2d refuses a database or key others can read (the snapshot was
+    // written by the bench, not by luna2d).
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["luna.db", "secret.key"] {
+        std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    }
     let ini = home.join("bench.ini");
     let mut text = format!(
         "[LOGGER]\nLOGFILE = {}\n",

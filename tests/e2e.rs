@@ -545,9 +545,22 @@ fn a_node_boots_with_ipxe_installs_its_image_and_reports_success() {
     assert_eq!(r.status, 204, "{}", r.text());
     let post = "luna_post \"/config/node/${LUNA_NODE}\" \
         '{\"config\": {\"node\": {\"'\"${LUNA_NODE}\"'\": {\"comment\": \"saw '\"$(cat /sysroot/etc/luna-e2e-marker)\"'\"} } } }'\n";
+    // A role of the data directory and the shipped default script: the
+    // installer asks luna2d for both and runs them at their stage; the role
+    // reports itself (the node's asset tag).
+    let roles = d.dir.join("var/roles");
+    std::fs::create_dir_all(&roles).unwrap();
+    std::fs::write(
+        roles.join("e2e"),
+        "# target: postscript\n\
+         luna_post \"/config/node/${LUNA_NODE}\" \
+         '{\"config\": {\"node\": {\"'\"${LUNA_NODE}\"'\": {\"assettag\": \"role e2e ran\"} } } }'\n",
+    )
+    .unwrap();
     let r = d.post(
         "/config/group/compute",
-        json!({"config": {"group": {"compute": {"postscript": post}}}}),
+        json!({"config": {"group": {"compute": {
+            "postscript": post, "roles": "e2e", "scripts": "default"}}}}),
     );
     assert_eq!(r.status, 204, "{}", r.text());
     let said = crate::images::pack(&mut d, "compute");
@@ -591,6 +604,8 @@ fn a_node_boots_with_ipxe_installs_its_image_and_reports_success() {
             ("node token", format!("POST /tpm/{name} 200")),
             ("install script", format!("GET /boot/install/{name} 200")),
             ("install started", format!("POST /monitor/node/{name} 204")),
+            ("role", "GET /boot/roles/e2e 200".into()),
+            ("script", "GET /boot/scripts/default 200".into()),
             (
                 "torrent",
                 format!(
@@ -600,6 +615,7 @@ fn a_node_boots_with_ipxe_installs_its_image_and_reports_success() {
             ),
             ("tracker", "GET /announce 200".into()),
             ("marker reported", format!("POST /config/node/{name} 204")),
+            ("role reported", format!("POST /config/node/{name} 204")),
             ("success", format!("POST /monitor/node/{name} 204")),
         ],
         guest.wall,
@@ -617,6 +633,12 @@ fn a_node_boots_with_ipxe_installs_its_image_and_reports_success() {
     assert_eq!(
         node["config"]["node"][&name]["comment"],
         json!(format!("saw {marker}")),
+        "{node}\n{}",
+        guest.console()
+    );
+    assert_eq!(
+        node["config"]["node"][&name]["assettag"],
+        json!("role e2e ran"),
         "{node}\n{}",
         guest.console()
     );
