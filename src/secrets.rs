@@ -37,7 +37,9 @@ impl Sealer {
     }
 
     pub fn seal(&self, plain: &str) -> Result<String, String> {
-        if !self.encrypt {
+        // In the clear when sealing is off, unless the value would read as
+        // sealed (then `open` could not give it back).
+        if !self.encrypt && !plain.starts_with(PREFIX) {
             return Ok(plain.to_string());
         }
         let sealed = self.seal_bytes(plain.as_bytes())?;
@@ -148,6 +150,22 @@ mod tests {
         let other = Sealer::load(&dir.join("k2"), true).unwrap();
         assert!(other.open(&sealed).is_err());
         assert_eq!(s.open("plain").unwrap(), "plain");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sealing_off_keeps_values_in_the_clear_unless_they_look_sealed() {
+        let dir = std::env::temp_dir().join(format!("luna2d-sealer-off-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = Sealer::load(&dir.join("k"), false).unwrap();
+        assert_eq!(s.seal("plain").unwrap(), "plain");
+        // A value that starts like a sealed one is sealed, so it opens back.
+        let odd = format!("{PREFIX}not really");
+        let stored = s.seal(&odd).unwrap();
+        assert_ne!(stored, odd);
+        assert_eq!(s.open(&stored).unwrap(), odd);
+        let bytes = s.seal_bytes(b"journal body").unwrap();
+        assert_eq!(s.open_bytes(&bytes).unwrap(), b"journal body");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
