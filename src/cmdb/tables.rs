@@ -35,9 +35,24 @@ const TABLES: &[(&str, &[&str])] = &[
     ("groupsecrets", &["content"]),
 ];
 
+/// What to do with a sealed value this controller cannot open (a replaced
+/// key, a damaged row).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unreadable {
+    /// Answering rows: refuse, nothing sensible can be sent.
+    Refuse,
+    /// Hashing: hash a value no readable one can equal, so the table differs
+    /// from the master's and a shadow repairs it.
+    Differ,
+}
+
 /// Every row of `table`, in id order, with column names; sealed columns
 /// opened.
-fn rows(store: &Store, table: &str) -> Result<(Vec<String>, Vec<Vec<Sql>>), Error> {
+fn rows(
+    store: &Store,
+    table: &str,
+    unreadable: Unreadable,
+) -> Result<(Vec<String>, Vec<Vec<Sql>>), Error> {
     let sealed = sealed_columns(table)?;
     let mut stmt = store
         .tx
@@ -55,11 +70,13 @@ fn rows(store: &Store, table: &str) -> Result<(Vec<String>, Vec<Vec<Sql>>), Erro
     for row in &mut rows {
         for (v, open) in row.iter_mut().zip(&open) {
             if let (true, Sql::Text(stored)) = (open, &v) {
-                let plain = store
-                    .sealer
-                    .open(stored)
-                    .map_err(|e| Error::Internal(format!("{table}: {e}")))?;
-                *v = Sql::Text(plain);
+                *v = match (store.sealer.open(stored), unreadable) {
+                    (Ok(plain), _) => Sql::Text(plain),
+                    (Err(_), Unreadable::Differ) => Sql::Blob(stored.as_bytes().to_vec()),
+                    (Err(e), Unreadable::Refuse) => {
+                        return Err(Error::Internal(format!("{table}: {e}")))
+                    }
+                };
             }
         }
     }
@@ -115,7 +132,7 @@ fn digest(names: &[String], rows: &[Vec<Sql>]) -> String {
 pub fn hashes(store: &Store) -> Result<Map<String, Value>, Error> {
     let mut out = Map::new();
     for (table, _) in TABLES {
-        let (names, rows) = rows(store, table)?;
+        let (names, rows) = rows(store, table, Unreadable::Differ)?;
         out.insert(table.to_string(), Value::String(digest(&names, &rows)));
     }
     Ok(out)
@@ -191,7 +208,7 @@ pub fn replace(store: &Store, table: &str, rows: &[Value]) -> Result<(), Error> 
 
 /// A table's rows as objects, sealed columns opened.
 pub fn data(store: &Store, name: &str) -> Result<Vec<Value>, Error> {
-    let (names, rows) = rows(store, name)?;
+    let (names, rows) = rows(store, name, Unreadable::Refuse)?;
     Ok(rows
         .iter()
         .map(|row| {
