@@ -172,3 +172,21 @@ pub fn run_input(
     }
     cmd.run().map(|out| (out.code, out.stdout, out.stderr))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_get_the_usual_umask_not_luna2ds() {
+        // SAFETY: umask only; the test process's mask is restored below.
+        let before = unsafe { libc::umask(0o077) };
+        let out = Cmd::new("sh").args(["-c", "umask"]).run();
+        unsafe {
+            libc::umask(before);
+        }
+        let out = out.expect("sh runs");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(out.stdout.trim(), "0022");
+    }
+}
