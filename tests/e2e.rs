@@ -78,6 +78,14 @@ fn kernel() -> Option<(String, PathBuf, PathBuf)> {
     })
 }
 
+/// The static busybox (Debian's busybox-static).
+fn busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
 /// Copies `file` to the same path under `root` (the content, not a link).
 fn copy_in(root: &Path, file: &Path) {
     let dest = root.join(file.strip_prefix("/").unwrap_or(file));
@@ -177,11 +185,7 @@ fn build_installer(dir: &Path, module: &Path) -> PathBuf {
     ] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .expect("busybox");
+    let busybox = busybox().expect("busybox");
     std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
     for tool in ["bash", "curl", "tar", "zstd", "aria2c"] {
         copy_program(&root, &which(tool).unwrap_or_else(|| panic!("{tool}")));
@@ -254,12 +258,7 @@ fn build_image(root: &Path, version: &str, vmlinuz: &Path, installer: &Path, mar
     for d in ["bin", "etc", "boot", "proc", "sys", "dev", "tmp"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .expect("busybox");
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    std::fs::copy(busybox().expect("busybox"), root.join("bin/busybox")).unwrap();
     for applet in ["sh", "ls", "cat", "mount"] {
         let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
     }
@@ -499,10 +498,7 @@ fn a_node_boots_with_ipxe_installs_its_image_and_reports_success() {
         || !require(which("cpio").is_some(), "cpio")
         || !require(which("aria2c").is_some(), "aria2c")
         || !require(which("zstd").is_some(), "zstd")
-        || !require(
-            Path::new("/bin/busybox").is_file() || Path::new("/usr/bin/busybox").is_file(),
-            "busybox",
-        )
+        || !require(busybox().is_some(), "busybox (busybox-static)")
     {
         return;
     }

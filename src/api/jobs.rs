@@ -51,12 +51,7 @@ pub fn queued(
     target: &str,
     params: &impl Serialize,
 ) -> Result<Reply, ApiError> {
-    let request_id = enqueue(ctx, subsystem, task, target, params)?;
-    Ok(Reply::Await(Await {
-        request_id,
-        limit: Duration::ZERO,
-        then: queued_reply,
-    }))
+    queued_then(ctx, subsystem, task, target, params, queued_reply)
 }
 
 /// As [`queued`], for a request that created an object now (the job does
@@ -68,14 +63,32 @@ pub fn queued_created(
     target: &str,
     params: &impl Serialize,
 ) -> Result<Reply, ApiError> {
+    queued_then(
+        ctx,
+        subsystem,
+        task,
+        target,
+        params,
+        |ctx, request_id, ended| match queued_reply(ctx, request_id, ended)? {
+            Reply::Json(200, body) => Ok(Reply::Json(201, body)),
+            other => Ok(other),
+        },
+    )
+}
+
+fn queued_then(
+    ctx: &Ctx,
+    subsystem: &str,
+    task: &str,
+    target: &str,
+    params: &impl Serialize,
+    then: fn(&mut Ctx, &str, bool) -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
     let request_id = enqueue(ctx, subsystem, task, target, params)?;
     Ok(Reply::Await(Await {
         request_id,
         limit: Duration::ZERO,
-        then: |ctx, request_id, ended| match queued_reply(ctx, request_id, ended)? {
-            Reply::Json(200, body) => Ok(Reply::Json(201, body)),
-            other => Ok(other),
-        },
+        then,
     }))
 }
 
