@@ -289,14 +289,7 @@ fn failover_and_the_old_master_returns_as_shadow_and_tables_are_repaired() {
         pw(&mut s)
     );
     // Sealed again on the shadow, with its own key.
-    let db = rusqlite::Connection::open(s.dir.join("var/luna.db")).unwrap();
-    let stored: String = db
-        .query_row(
-            "SELECT password FROM bmcsetup WHERE name = 'compute'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored = crate::util::stored_bmc_password(&s.dir, "compute");
     assert!(stored.starts_with("luna2d1:"), "{stored}");
 
     // An image packed on the master reaches the shadow's files.

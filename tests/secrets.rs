@@ -285,22 +285,9 @@ fn bmc_passwords_are_sealed_at_rest_and_answered_in_the_clear() {
         shown["config"]["bmcsetup"]["lab"]["password"],
         "OLD-CLEAR-PW-77"
     );
-    let db = rusqlite::Connection::open(dir.join("var/luna.db")).unwrap();
-    let stored: String = db
-        .query_row(
-            "SELECT password FROM bmcsetup WHERE name = 'lab'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored = crate::util::stored_bmc_password(&dir, "lab");
     assert!(stored.starts_with("luna2d1:"), "{stored}");
     // The bootstrap's own setup was sealed when it was created.
-    let stored: String = db
-        .query_row(
-            "SELECT password FROM bmcsetup WHERE name = 'compute'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored = crate::util::stored_bmc_password(&dir, "compute");
     assert!(stored.starts_with("luna2d1:"), "{stored}");
 }

@@ -437,3 +437,15 @@ impl Conn {
         }
     }
 }
+
+/// The `password` column of BMC setup `setup` as stored in the database of
+/// the data directory `dir` (sealed, or not).
+pub fn stored_bmc_password(dir: &Path, setup: &str) -> String {
+    let db = rusqlite::Connection::open(dir.join("var/luna.db")).expect("database");
+    db.query_row(
+        "SELECT password FROM bmcsetup WHERE name = ?1",
+        [setup],
+        |r| r.get(0),
+    )
+    .expect("a stored password")
+}

@@ -217,13 +217,14 @@ impl Ctx<'_> {
             .ok_or_else(|| ApiError::bad(format!("missing 'config.{kind}' in request body")))
     }
 
-    /// Whether the body carries anything at `config.<kind>.<name>`: a clone
-    /// without it has no name for the copy, which the spec answers with 404.
-    pub fn names_object(&self, kind: &str, name: &str) -> bool {
+    /// What the body holds at a JSON pointer (`/config/osimage/compute`),
+    /// `null` counting as nothing: a clone whose body names no copy there is
+    /// answered 404 by the spec, not 400.
+    pub fn body_at(&self, pointer: &str) -> Option<&Value> {
         self.body
             .as_ref()
-            .and_then(|b| b.pointer(&format!("/config/{kind}/{name}")))
-            .is_some_and(|v| !v.is_null())
+            .and_then(|b| b.pointer(pointer))
+            .filter(|v| !v.is_null())
     }
 
     /// The object at `config.<kind>.<name>`, the envelope of every named POST.

@@ -62,7 +62,7 @@ pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let (name, _) = image_id(ctx)?;
     // The spec: 404 is mandatory when the copy is not named (no body at all
     // included).
-    let obj = if ctx.names_object("osimage", &name) {
+    let obj = if ctx.body_at(&format!("/config/osimage/{name}")).is_some() {
         ctx.config_object("osimage", &name)?.clone()
     } else {
         Default::default()

@@ -123,9 +123,7 @@ pub fn clone(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     // empty list, or no newsecretname).
     let unnamed = || ApiError::not_found("newsecretname is required: the name of the copy");
     let named = ctx
-        .body
-        .as_ref()
-        .and_then(|b| b.pointer(&format!("/config/secrets/{}/{name}", owner.kind)))
+        .body_at(&format!("/config/secrets/{}/{name}", owner.kind))
         .and_then(Value::as_array)
         .is_some_and(|l| !l.is_empty());
     if !named {
